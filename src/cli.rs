@@ -1,0 +1,221 @@
+//! The command line, turned into a [`Config`] and the token sources.
+
+use crate::auth::{is_valid_token, Grant};
+use crate::config::Config;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The `--help` text.
+pub const USAGE: &str = "\
+wsauth: a WebSocket echo server that checks a token before the upgrade
+
+usage: wsauth [OPTIONS]
+
+  --listen ADDR               address to bind; port 0 picks a free one [127.0.0.1:8000]
+  --token [USER:]TOKEN        accept TOKEN for USER (default user `user`); repeatable
+  --tokens-file PATH          one USER:TOKEN[:EXPIRES] a line; re-read on SIGHUP and on change
+  --allow-origin ORIGIN       a browser origin allowed besides the server's own; `*` all; repeatable
+  --max-connections N         connections served at once [1024]
+  --max-message-bytes N       largest message or frame accepted [65536]
+  --handshake-timeout SECS    time allowed for the request head [10]
+  --idle-timeout SECS         close a silent session after this; ping at half; 0 disables [60]
+  --echo-prefix TEXT          prepended to echoed text [\"Message text was: \"]
+  --greeting TEXT             sent after the upgrade, {user} replaced; empty sends none [\"Hello {user}\"]
+  --first-message-auth        also accept upgrades without a token; the first message must be it
+  --max-auth-failures N       failed authentications per IP per minute before 429; 0 disables [20]
+  --log-level LEVEL           error, warn, info, debug or trace [info, or RUST_LOG]
+  --help, --version
+
+With neither --token nor --tokens-file, a random token is made for user `demo`.
+";
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Serve with these options.
+    Run(Options),
+    /// Print the usage text.
+    Help,
+    /// Print the version.
+    Version,
+}
+
+/// Everything needed to start the server.
+#[derive(Debug)]
+pub struct Options {
+    /// The address to bind.
+    pub listen: String,
+    /// Tokens from `--token`.
+    pub tokens: Vec<Grant>,
+    /// The `--tokens-file`, if any.
+    pub tokens_file: Option<PathBuf>,
+    /// The `--log-level`, if given.
+    pub log_level: Option<log::LevelFilter>,
+    /// The server settings.
+    pub config: Config,
+}
+
+/// A command line that cannot be used; its text never contains a token.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses the arguments (without the program name). Values may follow their
+/// flag as the next argument or after `=`.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageError> {
+    let mut options = Options {
+        listen: "127.0.0.1:8000".to_string(),
+        tokens: Vec::new(),
+        tokens_file: None,
+        log_level: None,
+        config: Config::default(),
+    };
+    let config = &mut options.config;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.to_string())),
+            _ => (arg, None),
+        };
+        match flag.as_str() {
+            "--help" | "-h" => return Ok(Command::Help),
+            "--version" | "-V" => return Ok(Command::Version),
+            "--first-message-auth" => {
+                if inline.is_some() {
+                    return Err(UsageError("--first-message-auth takes no value".into()));
+                }
+                config.first_message_auth = true;
+                continue;
+            }
+            _ => {}
+        }
+        let mut value = || {
+            inline.clone().or_else(|| args.next()).ok_or_else(|| UsageError(format!("{flag} needs a value")))
+        };
+        match flag.as_str() {
+            "--listen" => options.listen = listen_address(&value()?)?,
+            "--token" => options.tokens.push(token_flag(&value()?)?),
+            "--tokens-file" => options.tokens_file = Some(PathBuf::from(value()?)),
+            "--allow-origin" => config.allowed_origins.push(value()?),
+            "--max-connections" => config.max_connections = positive(&flag, &value()?)?,
+            "--max-message-bytes" => config.max_message_bytes = positive(&flag, &value()?)?,
+            "--handshake-timeout" => {
+                config.handshake_timeout = Duration::from_secs(positive(&flag, &value()?)? as u64)
+            }
+            "--idle-timeout" => {
+                let secs = number(&flag, &value()?)?;
+                config.idle_timeout = (secs > 0).then(|| Duration::from_secs(secs as u64));
+            }
+            "--echo-prefix" => config.echo_prefix = value()?,
+            "--greeting" => config.greeting = value()?,
+            "--max-auth-failures" => config.max_auth_failures = number(&flag, &value()?)?,
+            "--log-level" => {
+                let text = value()?;
+                let level = match text.to_ascii_lowercase().as_str() {
+                    "error" | "warn" | "info" | "debug" | "trace" => text.parse().ok(),
+                    _ => None,
+                };
+                options.log_level =
+                    Some(level.ok_or_else(|| UsageError(format!("--log-level: unknown level `{text}`")))?);
+            }
+            _ => return Err(UsageError(format!("unknown argument `{flag}`"))),
+        }
+    }
+    Ok(Command::Run(options))
+}
+
+fn number(flag: &str, text: &str) -> Result<usize, UsageError> {
+    text.parse().map_err(|_| UsageError(format!("{flag}: `{text}` is not a whole number")))
+}
+
+fn positive(flag: &str, text: &str) -> Result<usize, UsageError> {
+    match number(flag, text)? {
+        0 => Err(UsageError(format!("{flag}: must be at least 1"))),
+        n => Ok(n),
+    }
+}
+
+/// An IP address and port, or a host name and port resolved when binding.
+fn listen_address(text: &str) -> Result<String, UsageError> {
+    let valid = text.parse::<std::net::SocketAddr>().is_ok()
+        || text
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && !host.contains(':') && port.parse::<u16>().is_ok());
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(UsageError(format!("--listen: `{text}` is not an address like 127.0.0.1:8000")))
+    }
+}
+
+/// `[USER:]TOKEN`: USER is the text before the first `:`; a second `:` is invalid.
+fn token_flag(text: &str) -> Result<Grant, UsageError> {
+    let (user, token) = text.split_once(':').unwrap_or(("user", text));
+    if user.is_empty() || user.chars().any(char::is_whitespace) {
+        return Err(UsageError("--token: USER is empty or has spaces".into()));
+    }
+    if !is_valid_token(token) {
+        // Never echo the value: it may be a real secret with a typo.
+        return Err(UsageError(
+            "--token: TOKEN must be printable ASCII without spaces or ':'".into(),
+        ));
+    }
+    Ok(Grant { user: user.to_string(), token: token.to_string(), expires: None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> Result<Options, UsageError> {
+        match parse(args.iter().map(|s| s.to_string()))? {
+            Command::Run(options) => Ok(options),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn token_user_is_before_the_first_colon() {
+        let options = run(&["--token", "alice:s3cret", "--token=plain"]).unwrap();
+        assert_eq!(options.tokens[0].user, "alice");
+        assert_eq!(options.tokens[1].user, "user");
+        assert_eq!(options.tokens[1].token, "plain");
+        let error = run(&["--token", "a:b:c"]).unwrap_err();
+        assert!(!error.0.contains("b:c"));
+    }
+
+    #[test]
+    fn flags_set_the_config() {
+        let options = run(&[
+            "--idle-timeout", "0", "--greeting", "", "--first-message-auth", "--max-auth-failures=0",
+            "--allow-origin", "http://a", "--allow-origin", "*", "--listen", "[::1]:0",
+        ])
+        .unwrap();
+        assert_eq!(options.config.idle_timeout, None);
+        assert_eq!(options.config.greeting, "");
+        assert!(options.config.first_message_auth);
+        assert_eq!(options.config.max_auth_failures, 0);
+        assert_eq!(options.config.allowed_origins, ["http://a", "*"]);
+        assert_eq!(options.listen, "[::1]:0");
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for args in [
+            &["--max-connections", "0"][..],
+            &["--max-message-bytes", "x"],
+            &["--listen", "nowhere"],
+            &["--log-level", "loud"],
+            &["--bogus"],
+            &["--greeting"],
+        ] {
+            assert!(run(args).is_err(), "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The server's settings: one plain struct, every limit a named field.
+
+use std::time::Duration;
+
+/// How a server behaves. Every field has a default, stated in its doc comment;
+/// start from `Config::default()` and change what you need:
+///
+/// ```
+/// use std::time::Duration;
+/// let mut config = wsauth::Config::default();
+/// config.idle_timeout = Some(Duration::from_secs(30));
+/// assert_eq!(config.max_connections, 1024);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// Open connections (HTTP and WebSocket together) served at once; past
+    /// this a client gets 503. Default: 1024.
+    pub max_connections: usize,
+    /// Largest WebSocket message, and largest single frame, accepted; a larger
+    /// one closes the session with 1009. Default: 65536.
+    pub max_message_bytes: usize,
+    /// Time allowed for the whole request head to arrive, and for the first
+    /// message with `first_message_auth`. Default: 10 s.
+    pub handshake_timeout: Duration,
+    /// A session with no frame from the peer for this long is closed with
+    /// 1001; a ping goes out at half of it. `None` disables both. Default: 60 s.
+    pub idle_timeout: Option<Duration>,
+    /// Prepended to each echoed text message. Default: `"Message text was: "`.
+    pub echo_prefix: String,
+    /// Sent once when a session starts, `{user}` replaced by the user name;
+    /// empty sends none. Default: `"Hello {user}"`.
+    pub greeting: String,
+    /// Also accept upgrades without a token, then require the token as the
+    /// first text message. Default: `false`.
+    pub first_message_auth: bool,
+    /// Browser origins allowed besides the server's own; `"*"` allows all.
+    /// Default: none.
+    pub allowed_origins: Vec<String>,
+    /// Failed authentications allowed per client IP per minute before 429;
+    /// 0 disables the limit. Default: 20.
+    pub max_auth_failures: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_connections: 1024,
+            max_message_bytes: 65536,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(60)),
+            echo_prefix: "Message text was: ".to_string(),
+            greeting: "Hello {user}".to_string(),
+            first_message_auth: false,
+            allowed_origins: Vec::new(),
+            max_auth_failures: 20,
+        }
+    }
+}

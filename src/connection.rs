@@ -1,0 +1,52 @@
+//! One connection, start to end: read the head, route it, answer or upgrade,
+//! run the session.
+
+use crate::handshake::{redact_target, upgrade};
+use crate::http::{read_request_head, send_answer, Answer, HeadError};
+use crate::router::{route, Route};
+use crate::server::Shared;
+use crate::session;
+use std::net::TcpStream;
+use std::time::Instant;
+
+/// Serves one accepted connection on the calling thread.
+pub fn serve(mut stream: TcpStream, shared: &Shared) {
+    let Ok(peer) = stream.peer_addr() else { return };
+    let timeout = shared.config.handshake_timeout;
+    // Small messages go out at once; a peer that stops reading cannot block a write forever.
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(timeout));
+    let head = match read_request_head(&mut stream, Instant::now() + timeout) {
+        Ok(head) => head,
+        Err(HeadError::TooLarge) => {
+            log::info!("{peer}: rejected: request head over 8192 bytes");
+            let _ = send_answer(&mut stream, &Answer::text(431, "request head too large\n"));
+            return;
+        }
+        Err(HeadError::Malformed) => {
+            log::info!("{peer}: rejected: malformed request head");
+            let _ = send_answer(&mut stream, &Answer::text(400, "malformed request\n"));
+            return;
+        }
+        Err(HeadError::TimedOut) => {
+            log::info!("{peer}: closed: no complete request head within {timeout:?}");
+            return;
+        }
+        Err(HeadError::Closed) => return,
+        Err(HeadError::Io(e)) => {
+            log::debug!("{peer}: reading the request head failed: {e}");
+            return;
+        }
+    };
+    match route(&head) {
+        Route::Answer(answer) => {
+            log::debug!("{peer}: {} {} -> {}", head.method, redact_target(&head.target), answer.status);
+            let _ = send_answer(&mut stream, &answer);
+        }
+        Route::Upgrade => {
+            if let Some((ws, admission)) = upgrade(stream, &head, shared, peer) {
+                session::run(ws, admission, shared, peer);
+            }
+        }
+    }
+}

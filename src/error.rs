@@ -1,0 +1,55 @@
+//! What can go wrong when starting a server.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// An error that stops a server from starting (or a tokens file from loading).
+/// Its `Display` is one line and never contains a token.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listening address could not be bound.
+    Bind {
+        /// The address asked for.
+        addr: String,
+        /// Why the operating system refused.
+        source: std::io::Error,
+    },
+    /// The tokens file could not be read, or a line of it is malformed.
+    TokensFile {
+        /// The file.
+        path: PathBuf,
+        /// The line at fault, counting from 1; `None` when the file is unreadable.
+        line: Option<usize>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The operating system gave no random bytes for a token.
+    Random(String),
+    /// Another I/O error while starting.
+    Io(std::io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            Error::TokensFile { path, line: Some(line), reason } => {
+                write!(f, "tokens file {}: line {line}: {reason}", path.display())
+            }
+            Error::TokensFile { path, line: None, reason } => {
+                write!(f, "tokens file {}: {reason}", path.display())
+            }
+            Error::Random(reason) => write!(f, "cannot get random bytes: {reason}"),
+            Error::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e)
+    }
+}

@@ -1,0 +1,275 @@
+//! The WebSocket upgrade: the admission checks, run inside tungstenite's
+//! `accept_hdr` callback so that a refused client never gets a WebSocket.
+
+use crate::auth::Identity;
+use crate::credentials::{extract_credentials, Presented};
+use crate::http::{close_gracefully, send_answer, Answer, RequestHead};
+use crate::server::Shared;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tungstenite::http::HeaderValue;
+use tungstenite::protocol::Role;
+use tungstenite::{HandshakeError, WebSocket};
+
+/// A client that passed the checks.
+#[derive(Debug)]
+pub enum Admission {
+    /// It presented a valid token.
+    Authenticated {
+        /// Whom the token belongs to.
+        identity: Identity,
+        /// The token, kept to re-check the session when tokens change.
+        token: String,
+    },
+    /// It presented none, and `first_message_auth` lets it send one as its
+    /// first message.
+    AwaitingToken,
+}
+
+/// Why an upgrade was refused; each variant is one HTTP answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// Too many failed authentications from this IP in the last minute: 429.
+    Throttled {
+        /// Seconds until the client may try again.
+        retry_after: u64,
+    },
+    /// A browser page from an origin that is not allowed: 403.
+    ForeignOrigin,
+    /// Subprotocols were offered, but only ones carrying a token: 400.
+    OnlyTokenSubprotocols,
+    /// No token in any source: 401.
+    MissingToken,
+    /// An unknown, expired or malformed token: 401 `invalid_token`.
+    InvalidToken,
+}
+
+impl Rejection {
+    /// The HTTP answer for this rejection.
+    pub fn answer(&self) -> Answer {
+        match self {
+            Rejection::Throttled { retry_after } => {
+                Answer::text(429, "too many failed authentications; try again later\n")
+                    .with_header("Retry-After", retry_after.to_string())
+            }
+            Rejection::ForeignOrigin => Answer::text(403, "origin not allowed\n"),
+            Rejection::OnlyTokenSubprotocols => Answer::text(
+                400,
+                "no subprotocol to select: offer one besides the bearer. token\n",
+            ),
+            Rejection::MissingToken => Answer::text(401, "missing token\n")
+                .with_header("WWW-Authenticate", r#"Bearer realm="wsauth""#),
+            Rejection::InvalidToken => Answer::text(401, "invalid token\n").with_header(
+                "WWW-Authenticate",
+                r#"Bearer realm="wsauth", error="invalid_token""#,
+            ),
+        }
+    }
+
+    /// Whether this counts towards the client's failed authentications.
+    pub fn is_failed_authentication(&self) -> bool {
+        matches!(self, Rejection::MissingToken | Rejection::InvalidToken)
+    }
+
+    /// A few words for the log.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Throttled { .. } => "too many failed authentications",
+            Rejection::ForeignOrigin => "origin not allowed",
+            Rejection::OnlyTokenSubprotocols => "only token subprotocols offered",
+            Rejection::MissingToken => "missing token",
+            Rejection::InvalidToken => "invalid token",
+        }
+    }
+}
+
+/// The admission checks, in SPEC order: 429, 403, 400, 401, 101. Returns the
+/// admission and the subprotocol to select.
+pub fn admit(request: &Request, ip: IpAddr, shared: &Shared) -> Result<(Admission, Option<String>), Rejection> {
+    if let Some(retry_after) = shared.throttle.retry_after(ip) {
+        return Err(Rejection::Throttled { retry_after });
+    }
+    if !origin_allowed(request, &shared.config.allowed_origins) {
+        return Err(Rejection::ForeignOrigin);
+    }
+    let credentials = extract_credentials(request);
+    if credentials.only_token_subprotocols {
+        return Err(Rejection::OnlyTokenSubprotocols);
+    }
+    let admission = match credentials.token {
+        Presented::Nothing if shared.config.first_message_auth => Admission::AwaitingToken,
+        Presented::Nothing => return Err(Rejection::MissingToken),
+        Presented::Malformed => return Err(Rejection::InvalidToken),
+        Presented::Token(token) => match shared.auth.authenticate(&token) {
+            Some(identity) => Admission::Authenticated { identity, token },
+            None => return Err(Rejection::InvalidToken),
+        },
+    };
+    Ok((admission, credentials.subprotocol))
+}
+
+/// An `Origin` passes when absent, allowed by name (or `*`), or the server's
+/// own: `http://` or `https://` followed by the request's `Host`.
+fn origin_allowed(request: &Request, allowed: &[String]) -> bool {
+    let Some(origin) = request.headers().get("origin") else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    if allowed.iter().any(|a| a == "*" || a == origin) {
+        return true;
+    }
+    let host = request.headers().get("host").and_then(|h| h.to_str().ok());
+    let Some(host) = host.filter(|h| !h.is_empty()) else {
+        return false;
+    };
+    ["http://", "https://"].iter().any(|scheme| {
+        origin.len() == scheme.len() + host.len()
+            && origin[..scheme.len()].eq_ignore_ascii_case(scheme)
+            && origin[scheme.len()..].eq_ignore_ascii_case(host)
+    })
+}
+
+/// Runs the upgrade on a request head already read. Returns the WebSocket and
+/// the admission, or `None` when the client was answered (or lost) instead.
+pub fn upgrade(
+    mut stream: TcpStream,
+    head: &RequestHead,
+    shared: &Shared,
+    peer: SocketAddr,
+) -> Option<(WebSocket<TcpStream>, Admission)> {
+    let mut decision = None;
+    let callback = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
+        log::debug!("{peer}: GET {}", redact_target(&head.target));
+        match admit(request, peer.ip(), shared) {
+            Ok((admission, subprotocol)) => {
+                if let Some(value) = subprotocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
+                    response.headers_mut().insert("Sec-WebSocket-Protocol", value);
+                }
+                decision = Some(Ok(admission));
+                Ok(response)
+            }
+            Err(rejection) => {
+                let answer = rejection.answer();
+                decision = Some(Err(rejection));
+                Err(error_response(&answer))
+            }
+        }
+    };
+    let replay = Replay { head: &head.raw, stream: &mut stream };
+    // Reduce the error to a value at once: it borrows the callback's captures.
+    let outcome = tungstenite::accept_hdr_with_config(replay, callback, Some(shared.ws_config)).map(drop).map_err(|e| match e {
+        HandshakeError::Failure(tungstenite::Error::Protocol(p)) => Some(p.to_string()),
+        _ => None,
+    });
+    match (outcome, decision) {
+        (Ok(()), Some(Ok(admission))) => {
+            let ws = WebSocket::from_raw_socket(stream, Role::Server, Some(shared.ws_config));
+            Some((ws, admission))
+        }
+        (Err(_), Some(Err(rejection))) => {
+            log::info!("{peer}: rejected: {}", rejection.reason());
+            if rejection.is_failed_authentication() {
+                shared.throttle.record_failure(peer.ip());
+            }
+            close_gracefully(&mut stream);
+            None
+        }
+        (Err(Some(problem)), None) => {
+            log::info!("{peer}: rejected: bad upgrade request: {problem}");
+            let _ = send_answer(&mut stream, &Answer::text(400, "bad WebSocket upgrade request\n"));
+            None
+        }
+        _ => {
+            log::info!("{peer}: connection lost during the upgrade");
+            None
+        }
+    }
+}
+
+/// A tungstenite error response with the headers it does not add itself.
+fn error_response(answer: &Answer) -> ErrorResponse {
+    let mut builder = tungstenite::http::Response::builder().status(answer.status);
+    for (name, value) in &answer.headers {
+        builder = builder.header(*name, value.as_ref());
+    }
+    let body = String::from_utf8_lossy(&answer.body).into_owned();
+    builder
+        .header("Content-Length", body.len())
+        .header("Connection", "close")
+        .body(Some(body))
+        .unwrap_or_else(|_| ErrorResponse::new(None))
+}
+
+/// The request target with the values of `token` parameters replaced by `***`.
+pub fn redact_target(target: &str) -> String {
+    let Some((path, query)) = target.split_once('?') else {
+        return target.to_string();
+    };
+    let pairs: Vec<&str> = query
+        .split('&')
+        .map(|pair| if pair.starts_with("token=") { "token=***" } else { pair })
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
+}
+
+/// Feeds tungstenite the head we already read, then the socket itself.
+struct Replay<'a> {
+    head: &'a [u8],
+    stream: &'a mut TcpStream,
+}
+
+impl Read for Replay<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.head.is_empty() {
+            return self.stream.read(buf);
+        }
+        let n = self.head.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.head[..n]);
+        self.head = &self.head[n..];
+        Ok(n)
+    }
+}
+
+impl Write for Replay<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_every_token_parameter() {
+        assert_eq!(redact_target("/ws?a=1&token=s3cret&token=x"), "/ws?a=1&token=***&token=***");
+        assert_eq!(redact_target("/ws"), "/ws");
+    }
+
+    fn request(headers: &[(&str, &str)]) -> Request {
+        let mut builder = Request::builder().uri("/ws");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn own_origin_matches_host_ignoring_case() {
+        let own = request(&[("Host", "Example.org:8000"), ("Origin", "HTTP://example.org:8000")]);
+        assert!(origin_allowed(&own, &[]));
+        let foreign = request(&[("Host", "example.org"), ("Origin", "http://evil.example")]);
+        assert!(!origin_allowed(&foreign, &[]));
+        assert!(origin_allowed(&foreign, &["http://evil.example".to_string()]));
+        assert!(origin_allowed(&foreign, &["*".to_string()]));
+        let null = request(&[("Host", "null"), ("Origin", "null")]);
+        assert!(!origin_allowed(&null, &[]));
+        assert!(origin_allowed(&request(&[("Host", "x")]), &[]));
+    }
+}

@@ -1,0 +1,199 @@
+//! The plain-HTTP side: reading a request head with a deadline and a bound,
+//! and writing short answers that always close the connection.
+
+use std::borrow::Cow;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Largest request head (request line, headers, blank line) accepted.
+pub const MAX_HEAD_BYTES: usize = 8192;
+/// Most header lines accepted in a request head.
+const MAX_HEADERS: usize = 64;
+/// How long, at most, unread request bytes are drained after an answer, so the
+/// client reads the answer instead of a connection reset.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// A parsed request head, with the bytes it was parsed from.
+#[derive(Debug)]
+pub struct RequestHead {
+    /// The request method, e.g. `GET`.
+    pub method: String,
+    /// The request target as sent, query string included.
+    pub target: String,
+    /// Whether an `Upgrade` header names `websocket`.
+    pub wants_websocket: bool,
+    /// The raw head, up to and including the blank line.
+    pub raw: Vec<u8>,
+}
+
+impl RequestHead {
+    /// The target without its query string.
+    pub fn path(&self) -> &str {
+        self.target.split(['?', '#']).next().unwrap_or_default()
+    }
+}
+
+/// Why no request head could be read.
+#[derive(Debug)]
+pub enum HeadError {
+    /// The head passed [`MAX_HEAD_BYTES`] (or [`MAX_HEADERS`] lines): 431.
+    TooLarge,
+    /// The head is not valid HTTP/1.x: 400.
+    Malformed,
+    /// The handshake timeout passed before the head was complete.
+    TimedOut,
+    /// The client closed the connection before sending a whole head.
+    Closed,
+    /// Reading failed.
+    Io(io::Error),
+}
+
+/// Reads one request head from `stream`, giving up at `deadline`. Bytes the
+/// client sent after the head are ignored: every connection serves one request.
+pub fn read_request_head(stream: &mut TcpStream, deadline: Instant) -> Result<RequestHead, HeadError> {
+    let mut buf = vec![0u8; MAX_HEAD_BYTES];
+    let mut len = 0;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(HeadError::TimedOut);
+        }
+        stream.set_read_timeout(Some(left)).map_err(HeadError::Io)?;
+        let n = match stream.read(&mut buf[len..]) {
+            Ok(0) => return Err(HeadError::Closed),
+            Ok(n) => n,
+            Err(e) if is_timeout(&e) => return Err(HeadError::TimedOut),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(HeadError::Io(e)),
+        };
+        len += n;
+        // Parse only when a line ended: a client trickling bytes costs no re-parsing.
+        if buf[len - n..len].contains(&b'\n') {
+            if let Some(head) = parse_head(&buf[..len])? {
+                return Ok(head);
+            }
+        }
+        if len == MAX_HEAD_BYTES {
+            return Err(HeadError::TooLarge);
+        }
+    }
+}
+
+fn parse_head(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let size = match request.parse(bytes) {
+        Ok(httparse::Status::Complete(size)) => size,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+        Err(_) => return Err(HeadError::Malformed),
+    };
+    let wants_websocket = request.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case("upgrade")
+            && String::from_utf8_lossy(h.value)
+                .split(',')
+                .any(|v| v.trim().eq_ignore_ascii_case("websocket"))
+    });
+    Ok(Some(RequestHead {
+        method: request.method.unwrap_or_default().to_string(),
+        target: request.path.unwrap_or_default().to_string(),
+        wants_websocket,
+        raw: bytes[..size].to_vec(),
+    }))
+}
+
+/// Whether an I/O error is a read or write timeout firing.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// A complete HTTP answer: status, extra headers, body.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// Headers besides `Content-Length` and `Connection`, which are always added.
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
+    /// The body; its length is sent even when the body is not (`HEAD`).
+    pub body: Cow<'static, [u8]>,
+    /// `false` for an answer to `HEAD`.
+    pub send_body: bool,
+}
+
+impl Answer {
+    /// A `text/plain` answer whose body is one line.
+    pub fn text(status: u16, line: &'static str) -> Self {
+        Answer {
+            status,
+            headers: vec![("Content-Type", "text/plain; charset=utf-8".into())],
+            body: Cow::Borrowed(line.as_bytes()),
+            send_body: true,
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The whole answer as bytes, ready to write.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.body.len());
+        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason_phrase(self.status));
+        for (name, value) in &self.headers {
+            let _ = write!(out, "{name}: {value}\r\n");
+        }
+        let _ = write!(out, "Content-Length: {}\r\nConnection: close\r\n\r\n", self.body.len());
+        if self.send_body {
+            out.extend_from_slice(&self.body);
+        }
+        out
+    }
+}
+
+/// The standard reason phrase for the statuses wsauth sends.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "",
+    }
+}
+
+/// Writes `answer` and closes the connection gracefully.
+pub fn send_answer(stream: &mut TcpStream, answer: &Answer) -> io::Result<()> {
+    stream.write_all(&answer.to_bytes())?;
+    close_gracefully(stream);
+    Ok(())
+}
+
+/// Ends our side of the connection, then drains what the client still sends
+/// for a short while: closing with unread bytes would reset the connection and
+/// could destroy the answer before the client reads it.
+pub fn close_gracefully(stream: &mut TcpStream) {
+    if stream.shutdown(Shutdown::Write).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Where a request goes: the test page, the health check, the WebSocket
+//! upgrade, or a plain error answer.
+
+use crate::http::{Answer, RequestHead};
+use std::borrow::Cow;
+
+/// The browser test page, compiled into the binary.
+pub const PAGE: &str = include_str!("../www/index.html");
+
+/// The policy the page is served with: inline script and style only, no
+/// external resources, connections back to this server only.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+     style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum Route {
+    /// Hand the connection to the WebSocket handshake.
+    Upgrade,
+    /// Write this answer and close.
+    Answer(Answer),
+}
+
+/// Routes a request head by method and path.
+pub fn route(head: &RequestHead) -> Route {
+    let method = head.method.as_str();
+    match head.path() {
+        "/" | "/index.html" => match method {
+            "GET" | "HEAD" => Route::Answer(page(method == "GET")),
+            _ => Route::Answer(method_not_allowed("GET, HEAD")),
+        },
+        "/healthz" => match method {
+            "GET" | "HEAD" => Route::Answer(Answer {
+                send_body: method == "GET",
+                ..Answer::text(200, "ok\n")
+            }),
+            _ => Route::Answer(method_not_allowed("GET, HEAD")),
+        },
+        "/ws" => match method {
+            "GET" if head.wants_websocket => Route::Upgrade,
+            "GET" => Route::Answer(
+                Answer::text(426, "this endpoint needs a WebSocket upgrade\n")
+                    .with_header("Upgrade", "websocket"),
+            ),
+            _ => Route::Answer(method_not_allowed("GET")),
+        },
+        _ => Route::Answer(Answer::text(404, "not found\n")),
+    }
+}
+
+fn page(send_body: bool) -> Answer {
+    Answer {
+        status: 200,
+        headers: vec![
+            ("Content-Type", "text/html; charset=utf-8".into()),
+            ("Content-Security-Policy", CONTENT_SECURITY_POLICY.into()),
+            ("X-Content-Type-Options", "nosniff".into()),
+            ("Referrer-Policy", "no-referrer".into()),
+            ("Cache-Control", "no-store".into()),
+        ],
+        body: Cow::Borrowed(PAGE.as_bytes()),
+        send_body,
+    }
+}
+
+fn method_not_allowed(allow: &'static str) -> Answer {
+    Answer::text(405, "method not allowed\n").with_header("Allow", allow)
+}

@@ -1,0 +1,236 @@
+//! The listener: accept connections, give each its own thread, keep to the
+//! connection limit, and stop cleanly.
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::connection;
+use crate::error::Error;
+use crate::http::Answer;
+use crate::registry::Registry;
+use crate::throttle::Throttle;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+use tungstenite::protocol::WebSocketConfig;
+
+/// Stack for each connection thread: the deepest path (handshake, logging)
+/// needs a fraction of it, and only touched pages cost memory.
+const CONNECTION_STACK_BYTES: usize = 128 * 1024;
+/// tungstenite's read buffer per session; messages larger than it are read in
+/// several steps (its default, 128 KiB, is zero-filled before every read).
+const READ_BUFFER_BYTES: usize = 4096;
+/// How long stopping waits for sessions to send their close frames.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// What every connection thread shares.
+pub struct Shared {
+    pub(crate) config: Config,
+    pub(crate) auth: Arc<dyn Authenticator>,
+    pub(crate) throttle: Throttle,
+    pub(crate) registry: Registry,
+    pub(crate) ws_config: WebSocketConfig,
+    open: AtomicUsize,
+    stopping: AtomicBool,
+}
+
+/// A running server. Dropping it stops it, as [`Server::stop`] does.
+///
+/// ```no_run
+/// use wsauth::{Config, Grant, Server, TokenStore};
+/// let tokens = TokenStore::new(vec![Grant { user: "alice".into(), token: "s3cret".into(), expires: None }]);
+/// let server = Server::start("127.0.0.1:0", Config::default(), tokens)?;
+/// println!("ws://{}/ws", server.local_addr());
+/// server.stop();
+/// # Ok::<(), wsauth::Error>(())
+/// ```
+pub struct Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept_thread: Option<JoinHandle<()>>,
+    tick_thread: Option<JoinHandle<()>>,
+    stop_ticking: Option<mpsc::Sender<()>>,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port) and starts serving on
+    /// background threads.
+    pub fn start(
+        addr: impl ToSocketAddrs + std::fmt::Display,
+        config: Config,
+        auth: impl Authenticator + 'static,
+    ) -> Result<Server, Error> {
+        let listener = TcpListener::bind(&addr).map_err(|source| Error::Bind { addr: addr.to_string(), source })?;
+        let local = listener.local_addr()?;
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_BYTES)
+            .write_buffer_size(0)
+            .max_write_buffer_size(config.max_message_bytes.saturating_mul(2).saturating_add(READ_BUFFER_BYTES))
+            .max_message_size(Some(config.max_message_bytes))
+            .max_frame_size(Some(config.max_message_bytes));
+        let shared = Arc::new(Shared {
+            throttle: Throttle::new(config.max_auth_failures),
+            config,
+            auth: Arc::new(auth),
+            registry: Registry::default(),
+            ws_config,
+            open: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+        });
+        let accept_shared = shared.clone();
+        let accept_thread = thread::Builder::new()
+            .name("wsauth-accept".into())
+            .spawn(move || accept_loop(listener, accept_shared))?;
+        let (stop_ticking, ticks) = mpsc::channel();
+        let tick_shared = shared.clone();
+        let tick_thread = thread::Builder::new()
+            .name("wsauth-tick".into())
+            .spawn(move || tick_loop(&tick_shared, ticks))?;
+        Ok(Server {
+            addr: local,
+            shared,
+            accept_thread: Some(accept_thread),
+            tick_thread: Some(tick_thread),
+            stop_ticking: Some(stop_ticking),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Re-reads the tokens now (what `SIGHUP` does) and closes the sessions
+    /// whose token is no longer valid.
+    pub fn reload(&self) {
+        if self.shared.auth.refresh(true) {
+            self.shared.registry.revalidate(self.shared.auth.as_ref());
+        }
+    }
+
+    /// Open connections, HTTP and WebSocket together.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
+    }
+
+    /// Live WebSocket sessions.
+    pub fn live_sessions(&self) -> usize {
+        self.shared.registry.len()
+    }
+
+    /// Stops accepting, closes every session with 1001 `server shutting
+    /// down`, and returns once they have ended (a few seconds at most).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let Some(accept_thread) = self.accept_thread.take() else { return };
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the blocked accept() with a connection of our own.
+        if TcpStream::connect_timeout(&reachable(self.addr), Duration::from_secs(1)).is_ok() {
+            let _ = accept_thread.join();
+        }
+        self.stop_ticking.take();
+        if let Some(tick_thread) = self.tick_thread.take() {
+            let _ = tick_thread.join();
+        }
+        self.shared.registry.close_all(STOP_GRACE);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The address to connect to in order to reach a listener bound to `addr`.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
+        _ => addr,
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    for stream in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                // Out of file descriptors, usually: back off instead of spinning.
+                log::warn!("accept failed: {e}");
+                thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        if shared.open.fetch_add(1, Ordering::SeqCst) >= shared.config.max_connections {
+            shared.open.fetch_sub(1, Ordering::SeqCst);
+            refuse_busy(stream);
+            continue;
+        }
+        let slot = Slot(shared.clone());
+        let spawned = thread::Builder::new()
+            .name("wsauth-conn".into())
+            .stack_size(CONNECTION_STACK_BYTES)
+            .spawn(move || serve_guarded(stream, slot));
+        if let Err(e) = spawned {
+            log::warn!("cannot start a connection thread: {e}");
+        }
+    }
+}
+
+/// Holds one of the `max_connections` places; gives it back when dropped,
+/// even if the connection's thread panics.
+struct Slot(Arc<Shared>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn serve_guarded(stream: TcpStream, slot: Slot) {
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| connection::serve(stream, &slot.0))) {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        log::error!("{peer}: connection thread panicked: {what}");
+    }
+}
+
+/// Answers 503 on the accept thread itself: a short write that fits the
+/// socket buffer, and no waiting for the client.
+fn refuse_busy(mut stream: TcpStream) {
+    log::info!("{}: rejected: too many connections", stream.peer_addr().map(|a| a.to_string()).unwrap_or_default());
+    let answer = Answer::text(503, "server busy; try again later\n").with_header("Retry-After", "1");
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let _ = stream.write_all(&answer.to_bytes());
+    let _ = stream.shutdown(Shutdown::Write);
+    // Drain what already arrived, so closing does not reset the connection.
+    if stream.set_nonblocking(true).is_ok() {
+        let mut sink = [0u8; 4096];
+        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+    }
+}
+
+/// Once a second: notice a changed tokens file, forget old auth failures.
+fn tick_loop(shared: &Shared, stop: mpsc::Receiver<()>) {
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_secs(1)) {
+        if shared.auth.refresh(false) {
+            shared.registry.revalidate(shared.auth.as_ref());
+        }
+        shared.throttle.prune();
+    }
+}
