@@ -98,7 +98,10 @@ struct TokensFile {
 impl TokenStore {
     /// A store of fixed tokens.
     pub fn new(grants: Vec<Grant>) -> Self {
-        TokenStore { fixed: grants, file: None }
+        TokenStore {
+            fixed: grants,
+            file: None,
+        }
     }
 
     /// Adds a tokens file, read now; an unreadable or malformed file is an error.
@@ -122,7 +125,10 @@ impl TokenStore {
             let same = constant_time_eq(grant.token.as_bytes(), token.as_bytes());
             let live = grant.expires.is_none_or(|e| now < e);
             if same && live && found.is_none() {
-                found = Some(Identity { user: grant.user.clone(), expires: grant.expires });
+                found = Some(Identity {
+                    user: grant.user.clone(),
+                    expires: grant.expires,
+                });
             }
         }
         found
@@ -214,7 +220,11 @@ fn parse_grant_line(line: &str) -> Result<Grant, &'static str> {
     if !is_valid_token(token) {
         return Err("TOKEN must be printable ASCII without spaces or ':'");
     }
-    Ok(Grant { user: user.to_string(), token: token.to_string(), expires })
+    Ok(Grant {
+        user: user.to_string(),
+        token: token.to_string(),
+        expires,
+    })
 }
 
 /// A random URL-safe token with 192 bits from the operating system.
@@ -247,11 +257,22 @@ mod tests {
     #[test]
     fn expired_tokens_are_unknown() {
         let store = TokenStore::new(vec![
-            Grant { user: "old".into(), token: "t1".into(), expires: Some(unix_now() - 1) },
-            Grant { user: "new".into(), token: "t2".into(), expires: Some(unix_now() + 60) },
+            Grant {
+                user: "old".into(),
+                token: "t1".into(),
+                expires: Some(unix_now() - 1),
+            },
+            Grant {
+                user: "new".into(),
+                token: "t2".into(),
+                expires: Some(unix_now() + 60),
+            },
         ]);
         assert_eq!(store.authenticate("t1"), None);
-        assert_eq!(store.authenticate("t2").map(|i| i.user), Some("new".to_string()));
+        assert_eq!(
+            store.authenticate("t2").map(|i| i.user),
+            Some("new".to_string())
+        );
     }
 
     #[test]
@@ -259,6 +280,9 @@ mod tests {
         let (a, b) = (random_token().unwrap(), random_token().unwrap());
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The command line, turned into a [`Config`] and the token sources.
 
-use crate::auth::{is_valid_token, Grant};
+use crate::auth::{Grant, is_valid_token};
 use crate::config::Config;
 use std::fmt;
 use std::path::PathBuf;
@@ -80,7 +80,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_string(), Some(value.to_string())),
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_string(), Some(value.to_string()))
+            }
             _ => (arg, None),
         };
         match flag.as_str() {
@@ -96,7 +98,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             _ => {}
         }
         let mut value = || {
-            inline.clone().or_else(|| args.next()).ok_or_else(|| UsageError(format!("{flag} needs a value")))
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| UsageError(format!("{flag} needs a value")))
         };
         match flag.as_str() {
             "--listen" => options.listen = listen_address(&value()?)?,
@@ -122,7 +127,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
                     _ => None,
                 };
                 options.log_level =
-                    Some(level.ok_or_else(|| UsageError(format!("--log-level: unknown level `{text}`")))?);
+                    Some(level.ok_or_else(|| {
+                        UsageError(format!("--log-level: unknown level `{text}`"))
+                    })?);
             }
             _ => return Err(UsageError(format!("unknown argument `{flag}`"))),
         }
@@ -131,7 +138,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
 }
 
 fn number(flag: &str, text: &str) -> Result<usize, UsageError> {
-    text.parse().map_err(|_| UsageError(format!("{flag}: `{text}` is not a whole number")))
+    text.parse()
+        .map_err(|_| UsageError(format!("{flag}: `{text}` is not a whole number")))
 }
 
 fn positive(flag: &str, text: &str) -> Result<usize, UsageError> {
@@ -144,13 +152,15 @@ fn positive(flag: &str, text: &str) -> Result<usize, UsageError> {
 /// An IP address and port, or a host name and port resolved when binding.
 fn listen_address(text: &str) -> Result<String, UsageError> {
     let valid = text.parse::<std::net::SocketAddr>().is_ok()
-        || text
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && !host.contains(':') && port.parse::<u16>().is_ok());
+        || text.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && !host.contains(':') && port.parse::<u16>().is_ok()
+        });
     if valid {
         Ok(text.to_string())
     } else {
-        Err(UsageError(format!("--listen: `{text}` is not an address like 127.0.0.1:8000")))
+        Err(UsageError(format!(
+            "--listen: `{text}` is not an address like 127.0.0.1:8000"
+        )))
     }
 }
 
@@ -166,7 +176,11 @@ fn token_flag(text: &str) -> Result<Grant, UsageError> {
             "--token: TOKEN must be printable ASCII without spaces or ':'".into(),
         ));
     }
-    Ok(Grant { user: user.to_string(), token: token.to_string(), expires: None })
+    Ok(Grant {
+        user: user.to_string(),
+        token: token.to_string(),
+        expires: None,
+    })
 }
 
 #[cfg(test)]
@@ -193,8 +207,18 @@ mod tests {
     #[test]
     fn flags_set_the_config() {
         let options = run(&[
-            "--idle-timeout", "0", "--greeting", "", "--first-message-auth", "--max-auth-failures=0",
-            "--allow-origin", "http://a", "--allow-origin", "*", "--listen", "[::1]:0",
+            "--idle-timeout",
+            "0",
+            "--greeting",
+            "",
+            "--first-message-auth",
+            "--max-auth-failures=0",
+            "--allow-origin",
+            "http://a",
+            "--allow-origin",
+            "*",
+            "--listen",
+            "[::1]:0",
         ])
         .unwrap();
         assert_eq!(options.config.idle_timeout, None);

@@ -2,8 +2,8 @@
 //! run the session.
 
 use crate::handshake::{redact_target, upgrade};
-use crate::http::{read_request_head, send_answer, Answer, HeadError};
-use crate::router::{route, Route};
+use crate::http::{Answer, HeadError, read_request_head, send_answer};
+use crate::router::{Route, route};
 use crate::server::Shared;
 use crate::session;
 use std::net::TcpStream;
@@ -40,7 +40,12 @@ pub fn serve(mut stream: TcpStream, shared: &Shared) {
     };
     match route(&head) {
         Route::Answer(answer) => {
-            log::debug!("{peer}: {} {} -> {}", head.method, redact_target(&head.target), answer.status);
+            log::debug!(
+                "{peer}: {} {} -> {}",
+                head.method,
+                redact_target(&head.target),
+                answer.status
+            );
             let _ = send_answer(&mut stream, &answer);
         }
         Route::Upgrade => {

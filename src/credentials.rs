@@ -61,7 +61,13 @@ fn offered_subprotocols(request: &Request) -> Vec<String> {
         .headers()
         .get_all("sec-websocket-protocol")
         .iter()
-        .flat_map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned().split(',').map(|p| p.trim().to_string()).collect::<Vec<_>>())
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .into_owned()
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .collect::<Vec<_>>()
+        })
         .filter(|p| !p.is_empty())
         .collect()
 }
@@ -86,7 +92,10 @@ fn bearer_header(request: &Request) -> Presented {
 
 /// The first `token` query parameter, percent-decoded (`+` stays `+`).
 fn query_token(query: &str) -> Presented {
-    let Some(raw) = query.split('&').find_map(|pair| pair.strip_prefix("token=").or((pair == "token").then_some(""))) else {
+    let Some(raw) = query.split('&').find_map(|pair| {
+        pair.strip_prefix("token=")
+            .or((pair == "token").then_some(""))
+    }) else {
         return Presented::Nothing;
     };
     match percent_decode(raw) {
@@ -141,27 +150,54 @@ mod tests {
 
     #[test]
     fn header_wins_over_subprotocol_and_query() {
-        let t = token("/ws?token=q", &[("Authorization", "bearer h"), ("Sec-WebSocket-Protocol", "bearer.s")]);
+        let t = token(
+            "/ws?token=q",
+            &[
+                ("Authorization", "bearer h"),
+                ("Sec-WebSocket-Protocol", "bearer.s"),
+            ],
+        );
         assert_eq!(t, Presented::Token("h".into()));
-        assert_eq!(token("/ws?token=q", &[("Sec-WebSocket-Protocol", "chat, bearer.s")]), Presented::Token("s".into()));
-        assert_eq!(token("/ws?a=1&token=q&token=r", &[]), Presented::Token("q".into()));
+        assert_eq!(
+            token(
+                "/ws?token=q",
+                &[("Sec-WebSocket-Protocol", "chat, bearer.s")]
+            ),
+            Presented::Token("s".into())
+        );
+        assert_eq!(
+            token("/ws?a=1&token=q&token=r", &[]),
+            Presented::Token("q".into())
+        );
     }
 
     #[test]
     fn empty_values_fall_through_to_the_next_source() {
-        assert_eq!(token("/ws?token=q", &[("Authorization", "Bearer ")]), Presented::Token("q".into()));
-        assert_eq!(token("/ws?token=q", &[("Sec-WebSocket-Protocol", "bearer.")]), Presented::Token("q".into()));
+        assert_eq!(
+            token("/ws?token=q", &[("Authorization", "Bearer ")]),
+            Presented::Token("q".into())
+        );
+        assert_eq!(
+            token("/ws?token=q", &[("Sec-WebSocket-Protocol", "bearer.")]),
+            Presented::Token("q".into())
+        );
         assert_eq!(token("/ws?token=", &[]), Presented::Nothing);
     }
 
     #[test]
     fn other_schemes_are_ignored() {
-        assert_eq!(token("/ws", &[("Authorization", "Basic abc")]), Presented::Nothing);
+        assert_eq!(
+            token("/ws", &[("Authorization", "Basic abc")]),
+            Presented::Nothing
+        );
     }
 
     #[test]
     fn query_tokens_are_percent_decoded_and_plus_stays() {
-        assert_eq!(token("/ws?token=a%2Bb+c", &[]), Presented::Token("a+b+c".into()));
+        assert_eq!(
+            token("/ws?token=a%2Bb+c", &[]),
+            Presented::Token("a+b+c".into())
+        );
         assert_eq!(token("/ws?token=a%zz", &[]), Presented::Malformed);
         assert_eq!(token("/ws?token=a%20b", &[]), Presented::Malformed);
     }
@@ -170,7 +206,10 @@ mod tests {
     fn subprotocols_from_all_lines_in_order() {
         let c = extract_credentials(&request(
             "/ws",
-            &[("Sec-WebSocket-Protocol", "bearer.t"), ("Sec-WebSocket-Protocol", "chat, echo")],
+            &[
+                ("Sec-WebSocket-Protocol", "bearer.t"),
+                ("Sec-WebSocket-Protocol", "chat, echo"),
+            ],
         ));
         assert_eq!(c.subprotocol.as_deref(), Some("chat"));
         assert!(!c.only_token_subprotocols);

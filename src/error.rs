@@ -34,10 +34,18 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
-            Error::TokensFile { path, line: Some(line), reason } => {
+            Error::TokensFile {
+                path,
+                line: Some(line),
+                reason,
+            } => {
                 write!(f, "tokens file {}: line {line}: {reason}", path.display())
             }
-            Error::TokensFile { path, line: None, reason } => {
+            Error::TokensFile {
+                path,
+                line: None,
+                reason,
+            } => {
                 write!(f, "tokens file {}: {reason}", path.display())
             }
             Error::Random(reason) => write!(f, "cannot get random bytes: {reason}"),

@@ -2,8 +2,8 @@
 //! `accept_hdr` callback so that a refused client never gets a WebSocket.
 
 use crate::auth::Identity;
-use crate::credentials::{extract_credentials, Presented};
-use crate::http::{close_gracefully, send_answer, Answer, RequestHead};
+use crate::credentials::{Presented, extract_credentials};
+use crate::http::{Answer, RequestHead, close_gracefully, send_answer};
 use crate::server::Shared;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -86,7 +86,11 @@ impl Rejection {
 
 /// The admission checks, in SPEC order: 429, 403, 400, 401, 101. Returns the
 /// admission and the subprotocol to select.
-pub fn admit(request: &Request, ip: IpAddr, shared: &Shared) -> Result<(Admission, Option<String>), Rejection> {
+pub fn admit(
+    request: &Request,
+    ip: IpAddr,
+    shared: &Shared,
+) -> Result<(Admission, Option<String>), Rejection> {
     if let Some(retry_after) = shared.throttle.retry_after(ip) {
         return Err(Rejection::Throttled { retry_after });
     }
@@ -146,7 +150,9 @@ pub fn upgrade(
         match admit(request, peer.ip(), shared) {
             Ok((admission, subprotocol)) => {
                 if let Some(value) = subprotocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
-                    response.headers_mut().insert("Sec-WebSocket-Protocol", value);
+                    response
+                        .headers_mut()
+                        .insert("Sec-WebSocket-Protocol", value);
                 }
                 decision = Some(Ok(admission));
                 Ok(response)
@@ -158,12 +164,17 @@ pub fn upgrade(
             }
         }
     };
-    let replay = Replay { head: &head.raw, stream: &mut stream };
+    let replay = Replay {
+        head: &head.raw,
+        stream: &mut stream,
+    };
     // Reduce the error to a value at once: it borrows the callback's captures.
-    let outcome = tungstenite::accept_hdr_with_config(replay, callback, Some(shared.ws_config)).map(drop).map_err(|e| match e {
-        HandshakeError::Failure(tungstenite::Error::Protocol(p)) => Some(p.to_string()),
-        _ => None,
-    });
+    let outcome = tungstenite::accept_hdr_with_config(replay, callback, Some(shared.ws_config))
+        .map(drop)
+        .map_err(|e| match e {
+            HandshakeError::Failure(tungstenite::Error::Protocol(p)) => Some(p.to_string()),
+            _ => None,
+        });
     match (outcome, decision) {
         (Ok(()), Some(Ok(admission))) => {
             let ws = WebSocket::from_raw_socket(stream, Role::Server, Some(shared.ws_config));
@@ -179,7 +190,10 @@ pub fn upgrade(
         }
         (Err(Some(problem)), None) => {
             log::info!("{peer}: rejected: bad upgrade request: {problem}");
-            let _ = send_answer(&mut stream, &Answer::text(400, "bad WebSocket upgrade request\n"));
+            let _ = send_answer(
+                &mut stream,
+                &Answer::text(400, "bad WebSocket upgrade request\n"),
+            );
             None
         }
         _ => {
@@ -210,7 +224,13 @@ pub fn redact_target(target: &str) -> String {
     };
     let pairs: Vec<&str> = query
         .split('&')
-        .map(|pair| if pair.starts_with("token=") { "token=***" } else { pair })
+        .map(|pair| {
+            if pair.starts_with("token=") {
+                "token=***"
+            } else {
+                pair
+            }
+        })
         .collect();
     format!("{path}?{}", pairs.join("&"))
 }
@@ -248,7 +268,10 @@ mod tests {
 
     #[test]
     fn redaction_hides_every_token_parameter() {
-        assert_eq!(redact_target("/ws?a=1&token=s3cret&token=x"), "/ws?a=1&token=***&token=***");
+        assert_eq!(
+            redact_target("/ws?a=1&token=s3cret&token=x"),
+            "/ws?a=1&token=***&token=***"
+        );
         assert_eq!(redact_target("/ws"), "/ws");
     }
 
@@ -262,11 +285,17 @@ mod tests {
 
     #[test]
     fn own_origin_matches_host_ignoring_case() {
-        let own = request(&[("Host", "Example.org:8000"), ("Origin", "HTTP://example.org:8000")]);
+        let own = request(&[
+            ("Host", "Example.org:8000"),
+            ("Origin", "HTTP://example.org:8000"),
+        ]);
         assert!(origin_allowed(&own, &[]));
         let foreign = request(&[("Host", "example.org"), ("Origin", "http://evil.example")]);
         assert!(!origin_allowed(&foreign, &[]));
-        assert!(origin_allowed(&foreign, &["http://evil.example".to_string()]));
+        assert!(origin_allowed(
+            &foreign,
+            &["http://evil.example".to_string()]
+        ));
         assert!(origin_allowed(&foreign, &["*".to_string()]));
         let null = request(&[("Host", "null"), ("Origin", "null")]);
         assert!(!origin_allowed(&null, &[]));

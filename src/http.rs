@@ -51,7 +51,10 @@ pub enum HeadError {
 
 /// Reads one request head from `stream`, giving up at `deadline`. Bytes the
 /// client sent after the head are ignored: every connection serves one request.
-pub fn read_request_head(stream: &mut TcpStream, deadline: Instant) -> Result<RequestHead, HeadError> {
+pub fn read_request_head(
+    stream: &mut TcpStream,
+    deadline: Instant,
+) -> Result<RequestHead, HeadError> {
     let mut buf = vec![0u8; MAX_HEAD_BYTES];
     let mut len = 0;
     loop {
@@ -80,7 +83,8 @@ pub fn read_request_head(stream: &mut TcpStream, deadline: Instant) -> Result<Re
     }
 }
 
-fn parse_head(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
+/// Parses a complete or partial head: `Ok(None)` means more bytes are needed.
+pub fn parse_head(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
     let size = match request.parse(bytes) {
@@ -105,7 +109,10 @@ fn parse_head(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
 
 /// Whether an I/O error is a read or write timeout firing.
 pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// A complete HTTP answer: status, extra headers, body.
@@ -141,11 +148,20 @@ impl Answer {
     /// The whole answer as bytes, ready to write.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + self.body.len());
-        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason_phrase(self.status));
+        let _ = write!(
+            out,
+            "HTTP/1.1 {} {}\r\n",
+            self.status,
+            reason_phrase(self.status)
+        );
         for (name, value) in &self.headers {
             let _ = write!(out, "{name}: {value}\r\n");
         }
-        let _ = write!(out, "Content-Length: {}\r\nConnection: close\r\n\r\n", self.body.len());
+        let _ = write!(
+            out,
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.body.len()
+        );
         if self.send_body {
             out.extend_from_slice(&self.body);
         }

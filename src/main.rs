@@ -5,7 +5,7 @@ use signal_hook::iterator::Signals;
 use std::io::Write;
 use std::process::ExitCode;
 use wsauth::cli::{self, Command, Options};
-use wsauth::{auth, Grant, Server, TokenStore};
+use wsauth::{Grant, Server, TokenStore, auth};
 
 fn main() -> ExitCode {
     match cli::parse(std::env::args().skip(1)) {
@@ -40,7 +40,11 @@ fn run(options: Options) -> Result<(), String> {
     let mut tokens = options.tokens;
     if tokens.is_empty() && options.tokens_file.is_none() {
         let token = auth::random_token().map_err(|e| e.to_string())?;
-        tokens.push(Grant { user: "demo".into(), token: token.clone(), expires: None });
+        tokens.push(Grant {
+            user: "demo".into(),
+            token: token.clone(),
+            expires: None,
+        });
         demo_token = Some(token);
     }
     let mut store = TokenStore::new(tokens);
@@ -49,7 +53,8 @@ fn run(options: Options) -> Result<(), String> {
     }
     // Registered before serving, so no signal can arrive unhandled.
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|e| e.to_string())?;
-    let server = Server::start(options.listen.as_str(), options.config, store).map_err(|e| e.to_string())?;
+    let server =
+        Server::start(options.listen.as_str(), options.config, store).map_err(|e| e.to_string())?;
 
     let addr = server.local_addr();
     let mut stdout = std::io::stdout();
@@ -75,21 +80,29 @@ fn run(options: Options) -> Result<(), String> {
 /// `--log-level`, else `RUST_LOG`, else info; tungstenite is held to debug,
 /// since at trace it prints every message (a first-message token included).
 fn init_logging(level: Option<log::LevelFilter>) {
-    let mut logger = simple_logger::SimpleLogger::new().with_level(log::LevelFilter::Info).env();
+    let mut logger = simple_logger::SimpleLogger::new()
+        .with_level(log::LevelFilter::Info)
+        .env();
     if let Some(level) = level {
         logger = logger.with_level(level);
     }
     let level = logger.max_level();
-    let _ = logger.with_module_level("tungstenite", level.min(log::LevelFilter::Debug)).init();
+    let _ = logger
+        .with_module_level("tungstenite", level.min(log::LevelFilter::Debug))
+        .init();
 }
 
 /// Each connection needs a descriptor, and a session a second one (its
 /// wake-up clone): allow as many as the hard limit does.
 fn raise_open_files_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
             limit.rlim_cur = limit.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }

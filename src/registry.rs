@@ -62,8 +62,20 @@ impl Registry {
         sessions.next_id += 1;
         let id = sessions.next_id;
         let wake = Arc::new(AtomicU8::new(0));
-        sessions.entries.insert(id, Entry { stream, token: None, expires: None, wake: wake.clone() });
-        Some(Member { registry: self, id, wake })
+        sessions.entries.insert(
+            id,
+            Entry {
+                stream,
+                token: None,
+                expires: None,
+                wake: wake.clone(),
+            },
+        );
+        Some(Member {
+            registry: self,
+            id,
+            wake,
+        })
     }
 
     /// Number of live sessions.
@@ -79,7 +91,10 @@ impl Registry {
             let Some(token) = &entry.token else { continue };
             let still = auth.authenticate(token);
             match still {
-                Some(identity) if identity.expires.unwrap_or(u64::MAX) >= entry.expires.unwrap_or(u64::MAX) => {
+                Some(identity)
+                    if identity.expires.unwrap_or(u64::MAX)
+                        >= entry.expires.unwrap_or(u64::MAX) =>
+                {
                     entry.expires = identity.expires;
                 }
                 _ => wake(entry, Wake::Revoked),
@@ -105,7 +120,11 @@ impl Registry {
                 }
                 return;
             }
-            sessions = self.emptied.wait_timeout(sessions, left).unwrap_or_else(|e| e.into_inner()).0;
+            sessions = self
+                .emptied
+                .wait_timeout(sessions, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }

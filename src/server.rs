@@ -9,11 +9,13 @@ use crate::http::Answer;
 use crate::registry::Registry;
 use crate::throttle::Throttle;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
+};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 use tungstenite::protocol::WebSocketConfig;
@@ -64,12 +66,20 @@ impl Server {
         config: Config,
         auth: impl Authenticator + 'static,
     ) -> Result<Server, Error> {
-        let listener = TcpListener::bind(&addr).map_err(|source| Error::Bind { addr: addr.to_string(), source })?;
+        let listener = TcpListener::bind(&addr).map_err(|source| Error::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
         let local = listener.local_addr()?;
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(0)
-            .max_write_buffer_size(config.max_message_bytes.saturating_mul(2).saturating_add(READ_BUFFER_BYTES))
+            .max_write_buffer_size(
+                config
+                    .max_message_bytes
+                    .saturating_mul(2)
+                    .saturating_add(READ_BUFFER_BYTES),
+            )
             .max_message_size(Some(config.max_message_bytes))
             .max_frame_size(Some(config.max_message_bytes));
         let shared = Arc::new(Shared {
@@ -129,7 +139,9 @@ impl Server {
     }
 
     fn shutdown(&mut self) {
-        let Some(accept_thread) = self.accept_thread.take() else { return };
+        let Some(accept_thread) = self.accept_thread.take() else {
+            return;
+        };
         self.shared.stopping.store(true, Ordering::SeqCst);
         // Wake the blocked accept() with a connection of our own.
         if TcpStream::connect_timeout(&reachable(self.addr), Duration::from_secs(1)).is_ok() {
@@ -152,8 +164,12 @@ impl Drop for Server {
 /// The address to connect to in order to reach a listener bound to `addr`.
 fn reachable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
-        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
         _ => addr,
     }
 }
@@ -199,7 +215,10 @@ impl Drop for Slot {
 }
 
 fn serve_guarded(stream: TcpStream, slot: Slot) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     if let Err(panic) = catch_unwind(AssertUnwindSafe(|| connection::serve(stream, &slot.0))) {
         let what = panic
             .downcast_ref::<&str>()
@@ -213,8 +232,15 @@ fn serve_guarded(stream: TcpStream, slot: Slot) {
 /// Answers 503 on the accept thread itself: a short write that fits the
 /// socket buffer, and no waiting for the client.
 fn refuse_busy(mut stream: TcpStream) {
-    log::info!("{}: rejected: too many connections", stream.peer_addr().map(|a| a.to_string()).unwrap_or_default());
-    let answer = Answer::text(503, "server busy; try again later\n").with_header("Retry-After", "1");
+    log::info!(
+        "{}: rejected: too many connections",
+        stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    );
+    let answer =
+        Answer::text(503, "server busy; try again later\n").with_header("Retry-After", "1");
     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
     let _ = stream.write_all(&answer.to_bytes());
     let _ = stream.shutdown(Shutdown::Write);

@@ -1,7 +1,7 @@
 //! A session after the upgrade: optional first-message authentication, the
 //! greeting, the echo loop, and every way a session can end.
 
-use crate::auth::{is_valid_token, unix_now, Identity};
+use crate::auth::{Identity, is_valid_token, unix_now};
 use crate::handshake::Admission;
 use crate::http::{close_gracefully, is_timeout};
 use crate::registry::{Member, Wake};
@@ -110,7 +110,10 @@ impl Session<'_> {
                 Event::Ended(end) => return Err(end),
             }
         };
-        log::info!("{}: rejected: first-message authentication failed: {failure}", self.peer);
+        log::info!(
+            "{}: rejected: first-message authentication failed: {failure}",
+            self.peer
+        );
         self.shared.throttle.record_failure(self.peer.ip());
         Err(self.close(CloseCode::Policy, "invalid token"))
     }
@@ -118,7 +121,10 @@ impl Session<'_> {
     fn greet_and_echo(&mut self, user: &str) -> End {
         let greeting = &self.shared.config.greeting;
         if !greeting.is_empty() {
-            if let Err(e) = self.ws.send(Message::text(greeting.replace("{user}", user))) {
+            if let Err(e) = self
+                .ws
+                .send(Message::text(greeting.replace("{user}", user)))
+            {
                 return self.on_error(e);
             }
             self.sent += 1;
@@ -204,9 +210,15 @@ impl Session<'_> {
     /// Reads one message, waiting until `deadline` at most.
     fn next_event(&mut self, deadline: Option<Instant>) -> Event {
         // A zero timeout is refused by the OS; a millisecond is the least.
-        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)));
+        let timeout = deadline.map(|d| {
+            d.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        });
         if self.ws.get_ref().set_read_timeout(timeout).is_err() {
-            return Event::Ended(End { code: None, why: "connection lost" });
+            return Event::Ended(End {
+                code: None,
+                why: "connection lost",
+            });
         }
         match self.ws.read() {
             Ok(message) => Event::Message(message),
@@ -222,14 +234,23 @@ impl Session<'_> {
         }
         match error {
             Error::ConnectionClosed => match self.peer_close {
-                Some(code) => End { code, why: "closed by peer" },
-                None => End { code: None, why: "closed" },
+                Some(code) => End {
+                    code,
+                    why: "closed by peer",
+                },
+                None => End {
+                    code: None,
+                    why: "closed",
+                },
             },
             Error::Capacity(_) => self.close(CloseCode::Size, "message too big"),
             Error::Utf8(_) => self.close(CloseCode::Invalid, "invalid UTF-8"),
             Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)
             | Error::Io(_)
-            | Error::AlreadyClosed => End { code: None, why: "connection lost" },
+            | Error::AlreadyClosed => End {
+                code: None,
+                why: "connection lost",
+            },
             Error::Protocol(_) => self.close(CloseCode::Protocol, "protocol error"),
             _ => self.close(CloseCode::Error, "internal error"),
         }
@@ -239,7 +260,10 @@ impl Session<'_> {
     /// 1009 tungstenite repeats the error on every read, so the wait ends at
     /// once and the stream is dropped instead of hanging the client.
     fn close(&mut self, code: CloseCode, reason: &'static str) -> End {
-        let frame = CloseFrame { code, reason: reason.into() };
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
         if self.ws.close(Some(frame)).is_ok() {
             let deadline = Instant::now() + CLOSE_GRACE;
             let _ = self.ws.get_ref().set_read_timeout(Some(CLOSE_GRACE));
@@ -251,7 +275,10 @@ impl Session<'_> {
             }
         }
         close_gracefully(self.ws.get_mut());
-        End { code: Some(code.into()), why: reason }
+        End {
+            code: Some(code.into()),
+            why: reason,
+        }
     }
 
     /// Closes a session woken from outside. Its read half is already shut, so
@@ -262,16 +289,29 @@ impl Session<'_> {
             Wake::Revoked if self.expires.is_some_and(|e| unix_now() >= e) => "token expired",
             Wake::Revoked => "token revoked",
         };
-        let code = if wake == Wake::Shutdown { CloseCode::Away } else { CloseCode::Policy };
+        let code = if wake == Wake::Shutdown {
+            CloseCode::Away
+        } else {
+            CloseCode::Policy
+        };
         write_close_frame(self.ws.get_ref(), code, reason);
-        End { code: Some(code.into()), why: reason }
+        End {
+            code: Some(code.into()),
+            why: reason,
+        }
     }
 }
 
 /// Writes a close frame straight to the socket and ends our side of it.
 fn write_close_frame(mut stream: &TcpStream, code: CloseCode, reason: &'static str) {
     let mut bytes = Vec::with_capacity(2 + 2 + reason.len());
-    if Frame::close(Some(CloseFrame { code, reason: reason.into() })).format(&mut bytes).is_ok() {
+    if Frame::close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+    .format(&mut bytes)
+    .is_ok()
+    {
         let _ = stream.write_all(&bytes);
     }
     let _ = stream.shutdown(Shutdown::Write);

@@ -20,7 +20,10 @@ pub struct Throttle {
 impl Throttle {
     /// A throttle allowing `limit` failures a minute; 0 disables it.
     pub fn new(limit: usize) -> Self {
-        Throttle { limit, failures: Mutex::new(HashMap::new()) }
+        Throttle {
+            limit,
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 
     /// When `ip` is over the limit, the seconds until it may try again.
@@ -31,7 +34,10 @@ impl Throttle {
         let now = Instant::now();
         let table = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let times = table.get(&normalize(ip))?;
-        let recent: Vec<&Instant> = times.iter().filter(|t| now.duration_since(**t) < WINDOW).collect();
+        let recent: Vec<&Instant> = times
+            .iter()
+            .filter(|t| now.duration_since(**t) < WINDOW)
+            .collect();
         if recent.len() < self.limit {
             return None;
         }
@@ -69,7 +75,10 @@ impl Throttle {
 
 fn prune(table: &mut HashMap<IpAddr, VecDeque<Instant>>, now: Instant) {
     table.retain(|_, times| {
-        while times.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
             times.pop_front();
         }
         !times.is_empty()
@@ -77,7 +86,10 @@ fn prune(table: &mut HashMap<IpAddr, VecDeque<Instant>>, now: Instant) {
 }
 
 fn forget_stalest(table: &mut HashMap<IpAddr, VecDeque<Instant>>) {
-    let stalest = table.iter().min_by_key(|(_, times)| times.back().copied()).map(|(ip, _)| *ip);
+    let stalest = table
+        .iter()
+        .min_by_key(|(_, times)| times.back().copied())
+        .map(|(ip, _)| *ip);
     if let Some(ip) = stalest {
         table.remove(&ip);
     }

@@ -1,0 +1,179 @@
+//! Shared by the integration tests: start a server on port 0, talk to it raw
+//! or through tungstenite's client.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::protocol::WebSocket;
+use tungstenite::{Message, http};
+use wsauth::{Config, Grant, Server, TokenStore};
+
+/// The token every test server accepts for `alice`.
+pub const ALICE: &str = "alice-s3cret";
+/// The token every test server accepts for `bob`.
+pub const BOB: &str = "bob-hunter2";
+/// How long a test waits for anything before failing, generous for a loaded machine.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+pub fn grant(user: &str, token: &str, expires: Option<u64>) -> Grant {
+    Grant {
+        user: user.into(),
+        token: token.into(),
+        expires,
+    }
+}
+
+/// A server on 127.0.0.1:0 that knows alice and bob.
+pub fn start(config: Config) -> Server {
+    let store = TokenStore::new(vec![grant("alice", ALICE, None), grant("bob", BOB, None)]);
+    Server::start("127.0.0.1:0", config, store).expect("server starts")
+}
+
+/// Sends raw bytes, then reads the whole answer until the server closes.
+pub fn raw(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(request).unwrap();
+    read_to_close(&mut stream)
+}
+
+/// Reads until the peer closes (or a reset, after which what arrived counts).
+pub fn read_to_close(stream: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!(
+                "reading the answer: {e} (got so far: {:?})",
+                String::from_utf8_lossy(&out)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A GET request for a path, with extra header lines.
+pub fn get(addr: SocketAddr, path: &str, headers: &[&str]) -> String {
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for h in headers {
+        request.push_str(h);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    raw(addr, request.as_bytes())
+}
+
+/// The raw upgrade request for `/ws` plus extra headers and query.
+pub fn upgrade_request(addr: SocketAddr, target: &str, headers: &[&str]) -> String {
+    let mut request = format!(
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    );
+    for h in headers {
+        request.push_str(h);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request
+}
+
+/// The status code of a raw HTTP answer.
+pub fn status(answer: &str) -> u16 {
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A header's value in a raw HTTP answer (name matched ignoring case).
+pub fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+    let head = answer.split("\r\n\r\n").next()?;
+    head.lines().skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The body of a raw HTTP answer.
+pub fn body(answer: &str) -> &str {
+    answer.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+pub type Client = WebSocket<TcpStream>;
+
+/// Opens a WebSocket to `target` (e.g. `/ws?token=...`) with extra headers.
+pub fn connect(
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Result<(Client, http::Response<Option<Vec<u8>>>), tungstenite::Error> {
+    let mut request = format!("ws://{addr}{target}")
+        .into_client_request()
+        .unwrap();
+    for (name, value) in headers {
+        request.headers_mut().append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            http::HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    tungstenite::client(request, stream).map_err(|e| match e {
+        tungstenite::HandshakeError::Failure(e) => e,
+        tungstenite::HandshakeError::Interrupted(_) => panic!("handshake interrupted"),
+    })
+}
+
+/// Connects as alice with the Authorization header and reads the greeting.
+pub fn connect_alice(addr: SocketAddr) -> Client {
+    let (mut ws, _) = connect(
+        addr,
+        "/ws",
+        &[("Authorization", &format!("Bearer {ALICE}"))],
+    )
+    .expect("alice connects");
+    assert_eq!(next_text(&mut ws), "Hello alice");
+    ws
+}
+
+/// The next text message; panics on anything else.
+pub fn next_text(ws: &mut Client) -> String {
+    loop {
+        match ws.read().expect("a message") {
+            Message::Text(t) => return t.to_string(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+}
+
+/// Reads until the server's close frame; returns its code and reason.
+pub fn expect_close(ws: &mut Client) -> (u16, String) {
+    loop {
+        match ws.read() {
+            Ok(Message::Close(Some(frame))) => {
+                return (frame.code.into(), frame.reason.to_string());
+            }
+            Ok(Message::Close(None)) => return (1005, String::new()),
+            Ok(_) => continue,
+            Err(e) => panic!("expected a close frame, got error {e}"),
+        }
+    }
+}
+
+/// The status of a refused upgrade, from tungstenite's client error.
+pub fn refused_status(
+    result: Result<(Client, http::Response<Option<Vec<u8>>>), tungstenite::Error>,
+) -> u16 {
+    match result {
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("expected an HTTP refusal, got {e}"),
+        Ok(_) => panic!("expected a refusal, got a session"),
+    }
+}
