@@ -2,6 +2,8 @@
 //! or through tungstenite's client.
 #![allow(dead_code)]
 
+pub mod frames;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -175,5 +177,27 @@ pub fn refused_status(
         Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
         Err(e) => panic!("expected an HTTP refusal, got {e}"),
         Ok(_) => panic!("expected a refusal, got a session"),
+    }
+}
+
+/// Sends an upgrade request; returns the answer: for a 101 only its head (the
+/// session stays open until the socket drops), otherwise all of it.
+pub fn raw_upgrade(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    if status(&head) == 101 {
+        head
+    } else {
+        head + &read_to_close(&mut stream)
     }
 }
