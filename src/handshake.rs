@@ -177,7 +177,12 @@ pub fn upgrade(
         });
     match (outcome, decision) {
         (Ok(()), Some(Ok(admission))) => {
-            let ws = WebSocket::from_raw_socket(stream, Role::Server, Some(shared.ws_config));
+            let ws = WebSocket::from_partially_read(
+                stream,
+                head.rest.clone(),
+                Role::Server,
+                Some(shared.ws_config),
+            );
             Some((ws, admission))
         }
         (Err(_), Some(Err(rejection))) => {

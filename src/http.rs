@@ -25,6 +25,9 @@ pub struct RequestHead {
     pub wants_websocket: bool,
     /// The raw head, up to and including the blank line.
     pub raw: Vec<u8>,
+    /// Bytes that arrived behind the head (a client that did not wait for
+    /// the 101 before its first frame).
+    pub rest: Vec<u8>,
 }
 
 impl RequestHead {
@@ -49,8 +52,7 @@ pub enum HeadError {
     Io(io::Error),
 }
 
-/// Reads one request head from `stream`, giving up at `deadline`. Bytes the
-/// client sent after the head are ignored: every connection serves one request.
+/// Reads one request head from `stream`, giving up at `deadline`.
 pub fn read_request_head(
     stream: &mut TcpStream,
     deadline: Instant,
@@ -104,6 +106,7 @@ pub fn parse_head(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
         target: request.path.unwrap_or_default().to_string(),
         wants_websocket,
         raw: bytes[..size].to_vec(),
+        rest: bytes[size..].to_vec(),
     }))
 }
 

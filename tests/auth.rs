@@ -354,3 +354,39 @@ fn an_embedding_program_can_supply_its_own_authenticator() {
     assert_eq!(next_text(&mut ws), "Hello len4");
     assert_eq!(refused_status(connect(addr, "/ws?token=abc", &[])), 401);
 }
+
+struct PanicsOnBoom;
+
+impl Authenticator for PanicsOnBoom {
+    fn authenticate(&self, token: &str) -> Option<Identity> {
+        assert_ne!(token, "boom", "the authenticator blew up");
+        Some(Identity {
+            user: "anyone".into(),
+            expires: None,
+        })
+    }
+}
+
+#[test]
+fn a_panic_in_one_connection_does_not_take_the_server_down() {
+    let server = Server::start("127.0.0.1:0", Config::default(), PanicsOnBoom).unwrap();
+    let addr = server.local_addr();
+    let answer = upgrade(addr, "/ws?token=boom", &[]);
+    assert_eq!(
+        status(&answer),
+        0,
+        "no answer, the connection just ends: {answer}"
+    );
+    let (mut ws, _) = connect(addr, "/ws?token=fine", &[]).unwrap();
+    assert_eq!(next_text(&mut ws), "Hello anyone");
+    // The panicked connection gave its place back (its thread may still be unwinding).
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while server.open_connections() != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} open",
+            server.open_connections()
+        );
+        std::thread::yield_now();
+    }
+}

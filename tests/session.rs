@@ -252,3 +252,18 @@ fn the_tungstenite_client_completes_a_normal_close() {
         }
     }
 }
+
+#[test]
+fn a_frame_sent_right_behind_the_upgrade_request_is_not_lost() {
+    let server = start(Config::default());
+    let addr = server.local_addr();
+    let mut request =
+        upgrade_request(addr, "/ws", &[&format!("Authorization: Bearer {ALICE}")]).into_bytes();
+    request.extend(frame(true, TEXT, b"eager"));
+    let mut stream = raw_session_bytes(addr, &request);
+    assert_eq!(read_frame(&mut stream).unwrap().2, b"Hello alice");
+    assert_eq!(
+        read_frame(&mut stream).unwrap().2,
+        b"Message text was: eager"
+    );
+}

@@ -105,9 +105,14 @@ pub fn read_close(stream: &mut TcpStream) -> (u16, Vec<u8>) {
 /// Upgrades a raw socket with the given request, checks for 101, and returns
 /// the socket ready for frames (the greeting, if any, not yet read).
 pub fn raw_session(addr: SocketAddr, request: &str) -> TcpStream {
+    raw_session_bytes(addr, request.as_bytes())
+}
+
+/// As [`raw_session`], with the request (and anything behind it) as bytes.
+pub fn raw_session_bytes(addr: SocketAddr, request: &[u8]) -> TcpStream {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(super::PATIENCE)).unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(request).unwrap();
     // Read the response head byte by byte, so no frame bytes are swallowed.
     let mut head = Vec::new();
     let mut byte = [0u8; 1];

@@ -201,3 +201,49 @@ pub fn raw_upgrade(addr: SocketAddr, request: &str) -> String {
         head + &read_to_close(&mut stream)
     }
 }
+
+/// Every value of a header in a raw HTTP answer, in order (name matched ignoring case).
+pub fn header_values<'a>(answer: &'a str, name: &str) -> Vec<&'a str> {
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .collect()
+}
+
+/// Asserts that an answer to anything but `HEAD` is framed as SPEC says: one
+/// `Content-Length` equal to the body's length, and one `Connection: close`.
+pub fn assert_well_framed(answer: &str) {
+    assert!(
+        answer.contains("\r\n\r\n"),
+        "no complete head in {answer:?}"
+    );
+    let lengths = header_values(answer, "Content-Length");
+    assert_eq!(
+        lengths,
+        [body(answer).len().to_string()],
+        "Content-Length against the body in {answer:?}"
+    );
+    assert_eq!(
+        header_values(answer, "Connection"),
+        ["close"],
+        "Connection in {answer:?}"
+    );
+}
+
+/// Polls `condition` until it holds or `within` has passed; returns whether it held.
+pub fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if condition() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
