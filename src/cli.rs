@@ -34,7 +34,7 @@ With neither --token nor --tokens-file, a random token is made for user `demo`.
 #[derive(Debug)]
 pub enum Command {
     /// Serve with these options.
-    Run(Options),
+    Run(Box<Options>),
     /// Print the usage text.
     Help,
     /// Print the version.
@@ -134,7 +134,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             _ => return Err(UsageError(format!("unknown argument `{flag}`"))),
         }
     }
-    Ok(Command::Run(options))
+    Ok(Command::Run(Box::new(options)))
 }
 
 fn number(flag: &str, text: &str) -> Result<usize, UsageError> {
@@ -189,7 +189,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Result<Options, UsageError> {
         match parse(args.iter().map(|s| s.to_string()))? {
-            Command::Run(options) => Ok(options),
+            Command::Run(options) => Ok(*options),
             other => panic!("unexpected {other:?}"),
         }
     }

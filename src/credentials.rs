@@ -57,19 +57,16 @@ pub fn extract_credentials(request: &Request) -> Credentials {
 
 /// The comma-separated values of all `Sec-WebSocket-Protocol` lines, in order.
 fn offered_subprotocols(request: &Request) -> Vec<String> {
-    request
-        .headers()
-        .get_all("sec-websocket-protocol")
-        .iter()
-        .flat_map(|v| {
-            String::from_utf8_lossy(v.as_bytes())
-                .into_owned()
-                .split(',')
-                .map(|p| p.trim().to_string())
-                .collect::<Vec<_>>()
-        })
-        .filter(|p| !p.is_empty())
-        .collect()
+    let mut offered = Vec::new();
+    for line in request.headers().get_all("sec-websocket-protocol") {
+        for protocol in String::from_utf8_lossy(line.as_bytes()).split(',') {
+            let protocol = protocol.trim();
+            if !protocol.is_empty() {
+                offered.push(protocol.to_string());
+            }
+        }
+    }
+    offered
 }
 
 /// `Authorization: Bearer TOKEN`, the scheme matched ignoring case.

@@ -145,6 +145,8 @@ pub fn upgrade(
     peer: SocketAddr,
 ) -> Option<(WebSocket<TcpStream>, Admission)> {
     let mut decision = None;
+    // The error type is tungstenite's, large by its design.
+    #[allow(clippy::result_large_err)]
     let callback = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         log::debug!("{peer}: GET {}", redact_target(&head.target));
         match admit(request, peer.ip(), shared) {

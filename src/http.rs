@@ -74,10 +74,10 @@ pub fn read_request_head(
         };
         len += n;
         // Parse only when a line ended: a client trickling bytes costs no re-parsing.
-        if buf[len - n..len].contains(&b'\n') {
-            if let Some(head) = parse_head(&buf[..len])? {
-                return Ok(head);
-            }
+        if buf[len - n..len].contains(&b'\n')
+            && let Some(head) = parse_head(&buf[..len])?
+        {
+            return Ok(head);
         }
         if len == MAX_HEAD_BYTES {
             return Err(HeadError::TooLarge);

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
             println!("wsauth {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Ok(Command::Run(options)) => match run(options) {
+        Ok(Command::Run(options)) => match run(*options) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("wsauth: {message}");

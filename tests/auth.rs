@@ -339,7 +339,7 @@ struct EvenLengthTokens;
 
 impl Authenticator for EvenLengthTokens {
     fn authenticate(&self, token: &str) -> Option<Identity> {
-        (token.len() % 2 == 0).then(|| Identity {
+        token.len().is_multiple_of(2).then(|| Identity {
             user: format!("len{}", token.len()),
             expires: None,
         })

@@ -17,7 +17,8 @@ struct TokensFile(PathBuf);
 
 impl TokensFile {
     fn new(name: &str, text: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("wsauth-{}-{name}.tokens", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("wsauth-{}-{name}.tokens", std::process::id()));
         std::fs::write(&path, text).unwrap();
         TokensFile(path)
     }
@@ -39,7 +40,12 @@ impl Drop for TokensFile {
 }
 
 fn connect_with(server: &Server, token: &str) -> Client {
-    let (ws, _) = connect(server.local_addr(), "/ws", &[("Authorization", &format!("Bearer {token}"))]).unwrap();
+    let (ws, _) = connect(
+        server.local_addr(),
+        "/ws",
+        &[("Authorization", &format!("Bearer {token}"))],
+    )
+    .unwrap();
     ws
 }
 
@@ -51,10 +57,19 @@ fn a_session_closes_with_1008_token_expired_within_a_second_of_expiry() {
     let mut ws = connect_with(&server, "erin-token");
     assert_eq!(next_text(&mut ws), "Hello erin");
     assert_eq!(expect_close(&mut ws), (1008, "token expired".to_string()));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
-    assert!(now >= expires as f64 && now < expires as f64 + 1.0, "closed at {now}, expiry {expires}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        now >= expires as f64 && now < expires as f64 + 1.0,
+        "closed at {now}, expiry {expires}"
+    );
     // And the token no longer opens a session.
-    assert_eq!(refused_status(connect(server.local_addr(), "/ws?token=erin-token", &[])), 401);
+    assert_eq!(
+        refused_status(connect(server.local_addr(), "/ws?token=erin-token", &[])),
+        401
+    );
 }
 
 #[test]
@@ -67,7 +82,11 @@ fn a_removed_token_closes_its_session_with_1008_token_revoked_within_2_seconds()
     file.rewrite("alice:alice-token\n");
     let changed = Instant::now();
     assert_eq!(expect_close(&mut bob), (1008, "token revoked".to_string()));
-    assert!(changed.elapsed() < Duration::from_secs(2), "{:?}", changed.elapsed());
+    assert!(
+        changed.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        changed.elapsed()
+    );
     // Alice's session goes on.
     assert_eq!(next_text(&mut alice), "Hello alice");
     alice.send(Message::text("still")).unwrap();
@@ -114,7 +133,11 @@ fn a_silent_peer_is_pinged_at_half_the_idle_timeout_then_closed_with_1001() {
     assert!(pinged >= Duration::from_millis(350), "{pinged:?}");
     let (code, reason) = read_close(&mut stream);
     assert_eq!((code, reason.as_slice()), (1001, &b"idle timeout"[..]));
-    assert!(started.elapsed() >= Duration::from_millis(750), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(750),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -126,7 +149,10 @@ fn a_peer_that_answers_pings_stays_connected() {
     let until = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < until {
         let (_, opcode, payload) = read_frame(&mut stream).unwrap();
-        assert_eq!(opcode, PING, "only pings arrive while the peer answers them");
+        assert_eq!(
+            opcode, PING,
+            "only pings arrive while the peer answers them"
+        );
         stream.write_all(&frame(true, PONG, &payload)).unwrap();
     }
     stream.write_all(&frame(true, TEXT, b"alive")).unwrap();
@@ -145,7 +171,9 @@ fn zero_idle_timeout_disables_pings_and_closing() {
     config.idle_timeout = None;
     let server = start(config);
     let mut stream = raw_alice(server.local_addr());
-    stream.set_read_timeout(Some(Duration::from_millis(1200))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(1200)))
+        .unwrap();
     let mut byte = [0u8; 1];
     let quiet = std::io::Read::read(&mut stream, &mut byte);
     assert!(quiet.is_err(), "nothing arrives: {quiet:?}");
@@ -163,7 +191,10 @@ fn stop_closes_every_session_with_1001_server_shutting_down() {
     for ws in [&mut first, &mut second] {
         assert_eq!(expect_close(ws), (1001, "server shutting down".to_string()));
     }
-    assert!(std::net::TcpStream::connect(addr).is_err(), "no longer accepting");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "no longer accepting"
+    );
 }
 
 fn first_message_server() -> Server {
@@ -199,7 +230,11 @@ fn first_message_auth_closes_1008_on_a_wrong_token_a_binary_message_or_silence()
     let (mut ws, _) = connect(addr, "/ws", &[]).unwrap();
     let started = Instant::now();
     assert_eq!(expect_close(&mut ws), (1008, "invalid token".to_string()));
-    assert!(started.elapsed() >= Duration::from_millis(600), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
 
     // Those were three failed authentications: the limit is reached.
     assert_eq!(refused_status(connect(addr, "/ws", &[])), 429);

@@ -29,8 +29,13 @@ impl Wsauth {
             .spawn()
             .unwrap();
         let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-        let addr = first.trim().trim_start_matches("wsauth listening on http://").trim_end_matches('/');
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let addr = first
+            .trim()
+            .trim_start_matches("wsauth listening on http://")
+            .trim_end_matches('/');
         let (lines, stderr) = mpsc::channel();
         let pipe = child.stderr.take().unwrap();
         std::thread::spawn(move || {
@@ -38,7 +43,11 @@ impl Wsauth {
                 let _ = lines.send(line);
             }
         });
-        Wsauth { child, addr: addr.parse().unwrap(), stderr }
+        Wsauth {
+            child,
+            addr: addr.parse().unwrap(),
+            stderr,
+        }
     }
 
     /// The next stderr line containing `needle`, within the test's patience.
@@ -76,9 +85,15 @@ fn a_session_logs_its_opening_and_its_end_with_counts_and_close_code() {
     while ws.read().is_ok() {}
 
     let opened = server.line_with("session opened");
-    assert!(opened.contains("INFO") && opened.contains(&local.to_string()) && opened.contains("alice"), "{opened}");
+    assert!(
+        opened.contains("INFO") && opened.contains(&local.to_string()) && opened.contains("alice"),
+        "{opened}"
+    );
     let closed = server.line_with("session closed");
-    assert!(closed.contains("alice") && closed.contains("2 in, 3 out") && closed.contains("close none"), "{closed}");
+    assert!(
+        closed.contains("alice") && closed.contains("2 in, 3 out") && closed.contains("close none"),
+        "{closed}"
+    );
 }
 
 #[test]
@@ -87,6 +102,9 @@ fn a_rejection_logs_the_peer_and_the_reason_at_info() {
     let result = connect(server.addr, "/ws?token=not-the-token", &[]);
     assert_eq!(refused_status(result), 401);
     let line = server.line_with("rejected");
-    assert!(line.contains("INFO") && line.contains("127.0.0.1:") && line.contains("invalid token"), "{line}");
+    assert!(
+        line.contains("INFO") && line.contains("127.0.0.1:") && line.contains("invalid token"),
+        "{line}"
+    );
     assert!(!line.contains("not-the-token"));
 }

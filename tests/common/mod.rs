@@ -109,12 +109,11 @@ pub fn body(answer: &str) -> &str {
 
 pub type Client = WebSocket<TcpStream>;
 
+/// What connecting gives: a session and its 101, or tungstenite's error.
+pub type Connected = Result<(Client, http::Response<Option<Vec<u8>>>), tungstenite::Error>;
+
 /// Opens a WebSocket to `target` (e.g. `/ws?token=...`) with extra headers.
-pub fn connect(
-    addr: SocketAddr,
-    target: &str,
-    headers: &[(&str, &str)],
-) -> Result<(Client, http::Response<Option<Vec<u8>>>), tungstenite::Error> {
+pub fn connect(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Connected {
     let mut request = format!("ws://{addr}{target}")
         .into_client_request()
         .unwrap();
@@ -170,9 +169,7 @@ pub fn expect_close(ws: &mut Client) -> (u16, String) {
 }
 
 /// The status of a refused upgrade, from tungstenite's client error.
-pub fn refused_status(
-    result: Result<(Client, http::Response<Option<Vec<u8>>>), tungstenite::Error>,
-) -> u16 {
+pub fn refused_status(result: Connected) -> u16 {
     match result {
         Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
         Err(e) => panic!("expected an HTTP refusal, got {e}"),
