@@ -1,0 +1,296 @@
+//! The test page in a real browser: headless Chromium, driven through
+//! Playwright by `tests/browser/page.mjs`, against servers started in-process.
+//!
+//! These need node and Chromium (`apt-get install -y chromium`). Where either
+//! is missing they print `SKIPPED` on stderr and pass, unless
+//! `WSAUTH_BROWSER_TESTS=required` (as in `.ci/run`), which makes it a failure.
+//! Screenshots of each state land in `target/browser-screenshots/`.
+
+mod common;
+
+use common::{ALICE, start};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use wsauth::{Config, Server};
+
+/// The driver script's folder, with its package.json and node_modules.
+const DRIVER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+
+/// What a scenario needs from the machine.
+struct Browser {
+    chromium: PathBuf,
+}
+
+/// Finds Chromium and node, and installs Playwright once if it is missing.
+fn browser() -> Result<&'static Browser, &'static str> {
+    static BROWSER: OnceLock<Result<Browser, String>> = OnceLock::new();
+    BROWSER
+        .get_or_init(find_browser)
+        .as_ref()
+        .map_err(String::as_str)
+}
+
+fn find_browser() -> Result<Browser, String> {
+    let chromium = PathBuf::from(
+        std::env::var_os("WSAUTH_CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into()),
+    );
+    if !chromium.exists() {
+        return Err(format!(
+            "no Chromium at {} (apt-get install -y chromium)",
+            chromium.display()
+        ));
+    }
+    succeeds(Command::new("node").arg("--version")).map_err(|e| format!("no node: {e}"))?;
+    let driver = Path::new(DRIVER_DIR);
+    if !driver.join("node_modules/playwright-core").is_dir() {
+        // A fresh checkout: install the locked playwright-core (no browser download).
+        succeeds(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(driver),
+        )
+        .map_err(|e| format!("`npm ci` in tests/browser failed: {e}"))?;
+    }
+    Ok(Browser { chromium })
+}
+
+/// Runs a command to its end; an error says why it did not succeed.
+fn succeeds(command: &mut Command) -> Result<Output, String> {
+    let output = command.output().map_err(|e| e.to_string())?;
+    if output.status.success() {
+        Ok(output)
+    } else {
+        Err(format!(
+            "{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// `Some` when the browser is there; otherwise says so loudly, and fails when
+/// browser tests are required.
+fn browser_or_skip(test: &str) -> Option<&'static Browser> {
+    match browser() {
+        Ok(browser) => Some(browser),
+        Err(why) if std::env::var("WSAUTH_BROWSER_TESTS").as_deref() == Ok("required") => {
+            panic!("WSAUTH_BROWSER_TESTS=required, but {why}")
+        }
+        Err(why) => {
+            // Straight to stderr: the test harness captures eprintln! of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED: browser test {test}: {why}; set WSAUTH_BROWSER_TESTS=required to fail instead"
+            );
+            None
+        }
+    }
+}
+
+/// One run of the driver script against the page of `page_server`.
+struct Scenario<'a> {
+    /// `load`, `echo`, `refused` or `closed`: what the script does and checks.
+    script: &'a str,
+    /// Names the screenshot.
+    name: &'a str,
+    token: &'a str,
+    /// `subprotocol`, `query` or `first-message`.
+    method: &'a str,
+    /// For `refused`, the HTTP status behind it; for `closed`, "CODE reason".
+    expect: &'a str,
+    /// Point the page's socket at this other server instead of its own.
+    socket_server: Option<&'a Server>,
+}
+
+impl Default for Scenario<'_> {
+    fn default() -> Self {
+        Scenario {
+            script: "echo",
+            name: "",
+            token: ALICE,
+            method: "subprotocol",
+            expect: "",
+            socket_server: None,
+        }
+    }
+}
+
+impl Scenario<'_> {
+    /// Runs the scenario in Chromium (or skips it) and asserts it passed.
+    fn run(&self, page_server: &Server) {
+        let Some(browser) = browser_or_skip(self.name) else {
+            return;
+        };
+        let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("the target directory")
+            .join("browser-screenshots");
+        std::fs::create_dir_all(&screenshots).expect("a screenshot folder");
+        let mut command = Command::new("node");
+        command
+            .arg("page.mjs")
+            .arg(self.script)
+            .current_dir(DRIVER_DIR)
+            .env("WSAUTH_CHROMIUM", &browser.chromium)
+            .env(
+                "WSAUTH_PAGE_URL",
+                format!("http://{}/", page_server.local_addr()),
+            )
+            .env("WSAUTH_TOKEN", self.token)
+            .env("WSAUTH_METHOD", self.method)
+            .env("WSAUTH_EXPECT", self.expect)
+            .env(
+                "WSAUTH_SCREENSHOT",
+                screenshots.join(format!("{}.png", self.name)),
+            );
+        if let Some(other) = self.socket_server {
+            command.env("WSAUTH_SOCKET_HOST", other.local_addr().to_string());
+        }
+        let output = command.output().expect("node runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success() && stdout.starts_with(&format!("PASS {}", self.script)),
+            "browser scenario {} failed ({}):\n{stdout}\n{stderr}",
+            self.name,
+            output.status
+        );
+        println!("{stdout}");
+    }
+}
+
+fn first_message_config() -> Config {
+    let mut config = Config::default();
+    config.first_message_auth = true;
+    config
+}
+
+#[test]
+fn page_loads_without_console_errors_or_csp_violations() {
+    let server = start(Config::default());
+    Scenario {
+        script: "load",
+        name: "page-loaded",
+        ..Scenario::default()
+    }
+    .run(&server);
+}
+
+#[test]
+fn token_by_subprotocol_connects_greets_and_echoes() {
+    let server = start(Config::default());
+    Scenario {
+        name: "subprotocol-connected",
+        method: "subprotocol",
+        ..Scenario::default()
+    }
+    .run(&server);
+}
+
+#[test]
+fn token_by_query_connects_greets_and_echoes() {
+    let server = start(Config::default());
+    Scenario {
+        name: "query-connected",
+        method: "query",
+        ..Scenario::default()
+    }
+    .run(&server);
+}
+
+#[test]
+fn token_by_first_message_connects_greets_and_echoes() {
+    let server = start(first_message_config());
+    Scenario {
+        name: "first-message-connected",
+        method: "first-message",
+        ..Scenario::default()
+    }
+    .run(&server);
+}
+
+#[test]
+fn wrong_token_by_subprotocol_shows_the_server_refused() {
+    let server = start(Config::default());
+    Scenario {
+        script: "refused",
+        name: "subprotocol-wrong-token",
+        token: "not-the-token",
+        method: "subprotocol",
+        expect: "401",
+        ..Scenario::default()
+    }
+    .run(&server);
+}
+
+#[test]
+fn wrong_token_by_query_shows_the_server_refused() {
+    let server = start(Config::default());
+    Scenario {
+        script: "refused",
+        name: "query-wrong-token",
+        token: "not-the-token",
+        method: "query",
+        expect: "401",
+        ..Scenario::default()
+    }
+    .run(&server);
+}
+
+#[test]
+fn wrong_token_by_first_message_shows_close_1008_invalid_token() {
+    let server = start(first_message_config());
+    Scenario {
+        script: "closed",
+        name: "first-message-wrong-token",
+        token: "not-the-token",
+        method: "first-message",
+        expect: "1008 invalid token",
+        ..Scenario::default()
+    }
+    .run(&server);
+}
+
+#[test]
+fn first_message_without_the_server_flag_shows_the_server_refused() {
+    let server = start(Config::default());
+    Scenario {
+        script: "refused",
+        name: "first-message-not-enabled",
+        method: "first-message",
+        expect: "401",
+        ..Scenario::default()
+    }
+    .run(&server);
+}
+
+#[test]
+fn page_from_a_foreign_origin_is_refused() {
+    let target = start(Config::default());
+    let foreign = start(Config::default());
+    Scenario {
+        script: "refused",
+        name: "foreign-origin-refused",
+        expect: "403",
+        socket_server: Some(&target),
+        ..Scenario::default()
+    }
+    .run(&foreign);
+}
+
+/// The control for the test above: the same page, once its origin is allowed.
+#[test]
+fn page_from_an_allowed_foreign_origin_connects() {
+    let foreign = start(Config::default());
+    let mut config = Config::default();
+    config.allowed_origins = vec![format!("http://{}", foreign.local_addr())];
+    let target = start(config);
+    Scenario {
+        name: "foreign-origin-allowed",
+        socket_server: Some(&target),
+        ..Scenario::default()
+    }
+    .run(&foreign);
+}
