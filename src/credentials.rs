@@ -90,8 +90,8 @@ fn bearer_header(request: &Request) -> Presented {
 /// The first `token` query parameter, percent-decoded (`+` stays `+`).
 fn query_token(query: &str) -> Presented {
     let Some(raw) = query.split('&').find_map(|pair| {
-        pair.strip_prefix("token=")
-            .or((pair == "token").then_some(""))
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        is_token_parameter(name).then_some(value)
     }) else {
         return Presented::Nothing;
     };
@@ -100,6 +100,11 @@ fn query_token(query: &str) -> Presented {
         None if raw.is_empty() => Presented::Nothing,
         None => Presented::Malformed,
     }
+}
+
+/// Whether a query parameter name is `token`, once percent-decoded.
+pub fn is_token_parameter(name: &str) -> bool {
+    name == "token" || percent_decode(name).is_some_and(|n| n == "token")
 }
 
 /// Classifies a raw value: empty is no token, otherwise valid or malformed.
@@ -197,6 +202,7 @@ mod tests {
         );
         assert_eq!(token("/ws?token=a%zz", &[]), Presented::Malformed);
         assert_eq!(token("/ws?token=a%20b", &[]), Presented::Malformed);
+        assert_eq!(token("/ws?tok%65n=x", &[]), Presented::Token("x".into()));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! `accept_hdr` callback so that a refused client never gets a WebSocket.
 
 use crate::auth::Identity;
-use crate::credentials::{Presented, extract_credentials};
+use crate::credentials::{Presented, extract_credentials, is_token_parameter};
 use crate::http::{Answer, RequestHead, close_gracefully, send_answer};
 use crate::server::Shared;
 use std::io::{self, Read, Write};
@@ -231,12 +231,9 @@ pub fn redact_target(target: &str) -> String {
     };
     let pairs: Vec<&str> = query
         .split('&')
-        .map(|pair| {
-            if pair.starts_with("token=") {
-                "token=***"
-            } else {
-                pair
-            }
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_token_parameter(name) => "token=***",
+            _ => pair,
         })
         .collect();
     format!("{path}?{}", pairs.join("&"))
@@ -276,7 +273,7 @@ mod tests {
     #[test]
     fn redaction_hides_every_token_parameter() {
         assert_eq!(
-            redact_target("/ws?a=1&token=s3cret&token=x"),
+            redact_target("/ws?a=1&token=s3cret&tok%65n=x"),
             "/ws?a=1&token=***&token=***"
         );
         assert_eq!(redact_target("/ws"), "/ws");
