@@ -177,7 +177,7 @@ fn modified_time(path: &Path) -> Option<SystemTime> {
 /// Reads a tokens file: one `USER:TOKEN[:EXPIRES]` a line, `#` comments and
 /// blank lines allowed.
 pub fn read_tokens_file(path: &Path) -> Result<Vec<Grant>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::TokensFile {
+    let text = std::fs::read(path).map_err(|e| Error::TokensFile {
         path: path.to_path_buf(),
         line: None,
         reason: e.to_string(),
@@ -191,10 +191,11 @@ pub fn read_tokens_file(path: &Path) -> Result<Vec<Grant>, Error> {
 
 /// Parses the text of a tokens file; an error names the line (counting from
 /// 1, every line included) and what is wrong with it.
-pub fn parse_tokens(text: &str) -> Result<Vec<Grant>, (usize, &'static str)> {
+pub fn parse_tokens(text: &[u8]) -> Result<Vec<Grant>, (usize, &'static str)> {
     let mut grants = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = raw.trim();
+    for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
+        let line = std::str::from_utf8(raw).map_err(|_| (index + 1, "not UTF-8"))?;
+        let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
@@ -248,10 +249,14 @@ mod tests {
 
     #[test]
     fn tokens_file_errors_name_the_line() {
-        let text = "# comment\n\nalice:secret\nbob\n";
+        let text = b"# comment\n\nalice:secret\nbob\n";
         assert_eq!(parse_tokens(text).unwrap_err().0, 4);
-        assert_eq!(parse_tokens("a:b:c:d").unwrap_err().0, 1);
-        assert_eq!(parse_tokens("a:b:soon").unwrap_err().0, 1);
+        assert_eq!(parse_tokens(b"a:b:c:d").unwrap_err().0, 1);
+        assert_eq!(parse_tokens(b"a:b:soon").unwrap_err().0, 1);
+        assert_eq!(
+            parse_tokens(b"a:b\r\n\xff:c\n").unwrap_err(),
+            (2, "not UTF-8")
+        );
     }
 
     #[test]

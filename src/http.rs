@@ -73,10 +73,8 @@ pub fn read_request_head(
             Err(e) => return Err(HeadError::Io(e)),
         };
         len += n;
-        // Parse only when a line ended: a client trickling bytes costs no re-parsing.
-        if buf[len - n..len].contains(&b'\n')
-            && let Some(head) = parse_head(&buf[..len])?
-        {
+        // Parsed after every read, so junk is refused at once, not at the deadline.
+        if let Some(head) = parse_head(&buf[..len])? {
             return Ok(head);
         }
         if len == MAX_HEAD_BYTES {

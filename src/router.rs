@@ -24,17 +24,25 @@ pub enum Route {
 
 /// Routes a request head by method and path.
 pub fn route(head: &RequestHead) -> Route {
+    match route_method_and_path(head) {
+        // An answer to HEAD never has a body, whatever its status.
+        Route::Answer(answer) if head.method == "HEAD" => Route::Answer(Answer {
+            send_body: false,
+            ..answer
+        }),
+        route => route,
+    }
+}
+
+fn route_method_and_path(head: &RequestHead) -> Route {
     let method = head.method.as_str();
     match head.path() {
         "/" | "/index.html" => match method {
-            "GET" | "HEAD" => Route::Answer(page(method == "GET")),
+            "GET" | "HEAD" => Route::Answer(page()),
             _ => Route::Answer(method_not_allowed("GET, HEAD")),
         },
         "/healthz" => match method {
-            "GET" | "HEAD" => Route::Answer(Answer {
-                send_body: method == "GET",
-                ..Answer::text(200, "ok\n")
-            }),
+            "GET" | "HEAD" => Route::Answer(Answer::text(200, "ok\n")),
             _ => Route::Answer(method_not_allowed("GET, HEAD")),
         },
         "/ws" => match method {
@@ -49,7 +57,7 @@ pub fn route(head: &RequestHead) -> Route {
     }
 }
 
-fn page(send_body: bool) -> Answer {
+fn page() -> Answer {
     Answer {
         status: 200,
         headers: vec![
@@ -60,7 +68,7 @@ fn page(send_body: bool) -> Answer {
             ("Cache-Control", "no-store".into()),
         ],
         body: Cow::Borrowed(PAGE.as_bytes()),
-        send_body,
+        send_body: true,
     }
 }
 
