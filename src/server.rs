@@ -28,6 +28,8 @@ const CONNECTION_STACK_BYTES: usize = 128 * 1024;
 const READ_BUFFER_BYTES: usize = 4096;
 /// How long stopping waits for sessions to send their close frames.
 const STOP_GRACE: Duration = Duration::from_secs(3);
+/// Longest timeout honoured; more would overflow `Instant` arithmetic.
+const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What every connection thread shares.
 pub struct Shared {
@@ -63,9 +65,11 @@ impl Server {
     /// background threads.
     pub fn start(
         addr: impl ToSocketAddrs + std::fmt::Display,
-        config: Config,
+        mut config: Config,
         auth: impl Authenticator + 'static,
     ) -> Result<Server, Error> {
+        config.handshake_timeout = config.handshake_timeout.min(MAX_TIMEOUT);
+        config.idle_timeout = config.idle_timeout.map(|t| t.min(MAX_TIMEOUT));
         let listener = TcpListener::bind(&addr).map_err(|source| Error::Bind {
             addr: addr.to_string(),
             source,

@@ -248,3 +248,14 @@ fn first_message_auth_keeps_other_sources_working_and_refusing() {
     assert_eq!(next_text(&mut ws), "Hello bob");
     assert_eq!(refused_status(connect(addr, "/ws?token=wrong", &[])), 401);
 }
+
+#[test]
+fn absurdly_long_timeouts_mean_never_rather_than_a_crash() {
+    let mut config = Config::default();
+    config.idle_timeout = Some(Duration::from_secs(u64::MAX));
+    config.handshake_timeout = Duration::from_secs(u64::MAX);
+    let server = start(config);
+    let mut ws = connect_alice(server.local_addr());
+    ws.send(Message::text("fine")).unwrap();
+    assert_eq!(next_text(&mut ws), "Message text was: fine");
+}
