@@ -73,8 +73,11 @@ pub fn read_request_head(
             Err(e) => return Err(HeadError::Io(e)),
         };
         len += n;
-        // Parsed after every read, so junk is refused at once, not at the deadline.
-        if let Some(head) = parse_head(&buf[..len])? {
+        // Parse the first bytes (junk is refused at once) and then only when a
+        // line ends: a client trickling bytes must not cost a parse per byte.
+        if (len == n || buf[len - n..len].contains(&b'\n'))
+            && let Some(head) = parse_head(&buf[..len])?
+        {
             return Ok(head);
         }
         if len == MAX_HEAD_BYTES {

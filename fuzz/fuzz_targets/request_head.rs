@@ -1,0 +1,7 @@
+//! Fuzz target: see `exercise::request_head`.
+#![no_main]
+
+#[path = "../exercise.rs"]
+mod exercise;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| exercise::request_head(data));

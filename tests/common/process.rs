@@ -1,0 +1,150 @@
+//! The `wsauth` binary as a child process, for the command-line and log tests.
+
+use super::PATIENCE;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The `wsauth` binary, run as a child that is killed when this is dropped,
+/// even when the test fails. Its stdout arrives line by line, its stderr is
+/// collected whole.
+pub struct Wsauth {
+    child: Child,
+    stdout: Receiver<String>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl Wsauth {
+    /// Starts `wsauth ARGS` with `RUST_LOG` unset unless `env` sets it.
+    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Wsauth {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wsauth"));
+        command
+            .args(args)
+            .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("wsauth starts");
+        let stdout = lines_of(child.stdout.take().unwrap());
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Wsauth {
+            child,
+            stdout,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Starts a server on an ephemeral port and waits for its listen line.
+    pub fn serve(args: &[&str], env: &[(&str, &str)]) -> (Wsauth, SocketAddr) {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let mut wsauth = Wsauth::spawn(&all, env);
+        let addr = wsauth.listen_addr();
+        (wsauth, addr)
+    }
+
+    /// The next stdout line, waiting at most [`PATIENCE`].
+    pub fn next_line(&mut self) -> Option<String> {
+        self.stdout.recv_timeout(PATIENCE).ok()
+    }
+
+    /// Reads the first stdout line and the address it names.
+    pub fn listen_addr(&mut self) -> SocketAddr {
+        let line = self.next_line().expect("a listen line on stdout");
+        let addr = line
+            .strip_prefix("wsauth listening on http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        addr.parse()
+            .unwrap_or_else(|_| panic!("no address in {line:?}"))
+    }
+
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill only sends a signal to our own child.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill failed");
+    }
+
+    /// Waits for the exit, at most `within`; `None` if it is still running.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Stops the server with SIGTERM; returns the rest of stdout and all of stderr.
+    pub fn stop(mut self) -> (Vec<String>, String) {
+        self.signal(libc::SIGTERM);
+        let status = self.wait_exit(PATIENCE).expect("wsauth exits on SIGTERM");
+        assert!(status.success(), "exit status {status}");
+        self.output()
+    }
+
+    /// After the exit: the rest of stdout and all of stderr.
+    pub fn output(&mut self) -> (Vec<String>, String) {
+        let mut rest = Vec::new();
+        while let Ok(line) = self.stdout.recv_timeout(PATIENCE) {
+            rest.push(line);
+        }
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        (rest, stderr)
+    }
+}
+
+impl Drop for Wsauth {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A thread that sends each line of `stdout` over a channel until EOF.
+pub fn lines_of(stdout: ChildStdout) -> Receiver<String> {
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receive
+}
+
+/// What a run of `wsauth ARGS` that ends by itself left behind.
+pub struct Finished {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `wsauth ARGS` to its end; fails if it is still running after [`PATIENCE`].
+pub fn finish(args: &[&str]) -> Finished {
+    let mut wsauth = Wsauth::spawn(args, &[]);
+    let status = wsauth
+        .wait_exit(PATIENCE)
+        .unwrap_or_else(|| panic!("wsauth {args:?} is still running"));
+    let (stdout, stderr) = wsauth.output();
+    Finished {
+        code: status.code(),
+        stdout: stdout.join("\n"),
+        stderr,
+    }
+}

@@ -1,0 +1,585 @@
+//! The plain-HTTP side: the page, the health check, the answers for every
+//! other request, the head's size and time limits, and the connection limit.
+
+mod common;
+
+use common::*;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+use wsauth::Config;
+
+/// A server whose head timeout is far beyond any test's patience, so that an
+/// answer that arrives was decided by something else.
+fn patient_server() -> wsauth::Server {
+    let mut config = Config::default();
+    config.handshake_timeout = Duration::from_secs(60);
+    start(config)
+}
+
+/// A server that gives up on a request head after `millis`.
+fn hasty_server(millis: u64) -> wsauth::Server {
+    let mut config = Config::default();
+    config.handshake_timeout = Duration::from_millis(millis);
+    start(config)
+}
+
+/// A request for `path` with `method`, and nothing else but `Host`.
+fn request(addr: SocketAddr, method: &str, path: &str) -> String {
+    raw(
+        addr,
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    )
+}
+
+/// The header lines of an answer, without the status line.
+fn header_lines(answer: &str) -> Vec<&str> {
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+    head.lines().skip(1).collect()
+}
+
+/// A `GET /healthz` head of exactly `len` bytes, padded in one header; without
+/// its final blank line when `complete` is false.
+fn head_of_len(len: usize, complete: bool) -> Vec<u8> {
+    let start = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+    let end = if complete { "\r\n\r\n" } else { "\r\n" };
+    let pad = len - start.len() - end.len();
+    format!("{start}{}{end}", "a".repeat(pad)).into_bytes()
+}
+
+/// What the server did with a connection that sent `bytes` and then waited.
+enum Outcome {
+    /// It answered (and closed).
+    Answered(String),
+    /// It closed without a byte, after this long.
+    ClosedSilently(Duration),
+}
+
+/// Sends `bytes`, keeps the connection open, and waits up to [`PATIENCE`].
+fn send_and_wait(addr: SocketAddr, bytes: &[u8]) -> Outcome {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream.write_all(bytes).unwrap();
+    let answer = read_to_close(&mut stream);
+    if answer.is_empty() {
+        Outcome::ClosedSilently(started.elapsed())
+    } else {
+        Outcome::Answered(answer)
+    }
+}
+
+fn expect_answer(outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Answered(answer) => answer,
+        Outcome::ClosedSilently(after) => panic!("closed without an answer after {after:?}"),
+    }
+}
+
+// ---- the page ----
+
+#[test]
+fn root_and_index_html_serve_the_page_as_utf8_html() {
+    let server = start(Config::default());
+    for path in ["/", "/index.html"] {
+        let answer = request(server.local_addr(), "GET", path);
+        assert_eq!(status(&answer), 200, "{path}: {answer}");
+        assert_eq!(
+            header(&answer, "Content-Type"),
+            Some("text/html; charset=utf-8"),
+            "{path}"
+        );
+        assert_eq!(body(&answer), wsauth::router::PAGE, "{path}");
+        assert_well_framed(&answer);
+    }
+}
+
+#[test]
+fn the_page_carries_the_security_headers() {
+    let server = start(Config::default());
+    for path in ["/", "/index.html"] {
+        let answer = request(server.local_addr(), "GET", path);
+        assert_eq!(header(&answer, "X-Content-Type-Options"), Some("nosniff"));
+        assert_eq!(header(&answer, "Referrer-Policy"), Some("no-referrer"));
+        assert_eq!(header(&answer, "Cache-Control"), Some("no-store"));
+        let csp = header(&answer, "Content-Security-Policy").unwrap_or_default();
+        assert!(!csp.is_empty(), "{path}: no Content-Security-Policy");
+    }
+}
+
+#[test]
+fn a_query_string_does_not_change_the_route() {
+    let server = start(Config::default());
+    let addr = server.local_addr();
+    assert_eq!(status(&request(addr, "GET", "/?x=1")), 200);
+    assert_eq!(body(&request(addr, "GET", "/healthz?probe=1")), "ok\n");
+    assert_eq!(status(&request(addr, "GET", "/ws?token=x")), 426);
+    assert_eq!(status(&request(addr, "GET", "/nope?x=/")), 404);
+}
+
+#[test]
+fn head_of_the_page_has_the_same_headers_and_no_body() {
+    let server = start(Config::default());
+    for path in ["/", "/index.html"] {
+        let get = request(server.local_addr(), "GET", path);
+        let head = request(server.local_addr(), "HEAD", path);
+        assert_eq!(status(&head), 200, "{path}: {head}");
+        assert_eq!(header_lines(&head), header_lines(&get), "{path}");
+        assert_eq!(
+            header(&head, "Content-Length"),
+            Some(wsauth::router::PAGE.len().to_string().as_str()),
+            "{path}: HEAD states the length of the body it leaves out"
+        );
+        assert_eq!(body(&head), "", "{path}: HEAD has no body");
+    }
+}
+
+// ---- the health check ----
+
+#[test]
+fn healthz_answers_ok_and_a_newline() {
+    let server = start(Config::default());
+    let answer = request(server.local_addr(), "GET", "/healthz");
+    assert_eq!(status(&answer), 200, "{answer}");
+    assert_eq!(body(&answer), "ok\n");
+    assert_well_framed(&answer);
+}
+
+#[test]
+fn head_of_healthz_has_the_same_headers_and_no_body() {
+    let server = start(Config::default());
+    let get = request(server.local_addr(), "GET", "/healthz");
+    let head = request(server.local_addr(), "HEAD", "/healthz");
+    assert_eq!(status(&head), 200, "{head}");
+    assert_eq!(header_lines(&head), header_lines(&get));
+    assert_eq!(header(&head, "Content-Length"), Some("3"));
+    assert_eq!(body(&head), "");
+}
+
+/// RFC 9110 §9.3.2: a server MUST NOT send content in an answer to `HEAD`,
+/// whatever the status; `Content-Length` still states the `GET` body's length.
+#[test]
+fn no_answer_to_head_has_a_body() {
+    let server = start(Config::default());
+    for path in ["/", "/index.html", "/healthz", "/ws", "/nope"] {
+        let answer = request(server.local_addr(), "HEAD", path);
+        assert!(header(&answer, "Content-Length").is_some(), "HEAD {path}");
+        assert_eq!(body(&answer), "", "HEAD {path}: {answer}");
+    }
+}
+
+// ---- /ws without an upgrade, other paths, other methods ----
+
+#[test]
+fn get_ws_without_an_upgrade_gets_426_naming_websocket() {
+    let server = start(Config::default());
+    let answer = request(server.local_addr(), "GET", "/ws");
+    assert_eq!(status(&answer), 426, "{answer}");
+    assert_eq!(header(&answer, "Upgrade"), Some("websocket"));
+    assert_well_framed(&answer);
+}
+
+#[test]
+fn any_other_path_gets_404_whatever_the_method() {
+    let server = start(Config::default());
+    let addr = server.local_addr();
+    for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"] {
+        for path in [
+            "/nope",
+            "/index.htm",
+            "/healthz/",
+            "/ws/",
+            "/WS",
+            "//",
+            "/favicon.ico",
+        ] {
+            let answer = request(addr, method, path);
+            assert_eq!(status(&answer), 404, "{method} {path}: {answer}");
+            assert!(header(&answer, "Allow").is_none(), "{method} {path}");
+        }
+    }
+}
+
+#[test]
+fn another_method_on_the_page_or_healthz_gets_405_allowing_get_and_head() {
+    let server = start(Config::default());
+    for path in ["/", "/index.html", "/healthz"] {
+        for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"] {
+            let answer = request(server.local_addr(), method, path);
+            assert_eq!(status(&answer), 405, "{method} {path}: {answer}");
+            assert_eq!(
+                header_values(&answer, "Allow"),
+                ["GET, HEAD"],
+                "{method} {path}"
+            );
+            assert_well_framed(&answer);
+        }
+    }
+}
+
+#[test]
+fn another_method_on_ws_gets_405_allowing_only_get_so_head_too() {
+    let server = start(Config::default());
+    for method in ["HEAD", "POST", "PUT", "DELETE", "OPTIONS"] {
+        let answer = request(server.local_addr(), method, "/ws");
+        assert_eq!(status(&answer), 405, "{method} /ws: {answer}");
+        assert_eq!(header_values(&answer, "Allow"), ["GET"], "{method} /ws");
+        if method != "HEAD" {
+            assert_well_framed(&answer);
+        }
+    }
+}
+
+#[test]
+fn an_upgrade_with_another_method_gets_405() {
+    let server = start(Config::default());
+    let addr = server.local_addr();
+    let upgrade = upgrade_request(addr, "/ws", &[&format!("Authorization: Bearer {ALICE}")]);
+    let answer = raw(addr, upgrade.replacen("GET", "POST", 1).as_bytes());
+    assert_eq!(status(&answer), 405, "{answer}");
+    assert_eq!(header(&answer, "Allow"), Some("GET"));
+}
+
+// ---- malformed heads ----
+
+#[test]
+fn malformed_heads_get_400() {
+    let server = patient_server();
+    let mut junk: Vec<u8> = (0u8..=255).filter(|b| *b != b'\n').collect();
+    junk.extend_from_slice(b"\r\n\r\n");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("plain text", b"hello there\r\n\r\n".to_vec()),
+        ("no target", b"GET\r\n\r\n".to_vec()),
+        ("no version", b"GET /\r\n\r\n".to_vec()),
+        ("unknown version", b"GET / HTTP/2.0\r\n\r\n".to_vec()),
+        ("lowercase version", b"GET / http/1.1\r\n\r\n".to_vec()),
+        ("space in the target", b"GET /a b HTTP/1.1\r\n\r\n".to_vec()),
+        (
+            "header without colon",
+            b"GET / HTTP/1.1\r\nHost\r\n\r\n".to_vec(),
+        ),
+        (
+            "space in a header name",
+            b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n".to_vec(),
+        ),
+        ("binary junk", junk),
+        (
+            "nul in the request line",
+            b"GET /\0 HTTP/1.1\r\n\r\n".to_vec(),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let answer = expect_answer(send_and_wait(server.local_addr(), &bytes));
+        assert_eq!(status(&answer), 400, "{what}: {answer}");
+        assert_well_framed(&answer);
+    }
+}
+
+/// A client speaking something else (here the start of a TLS ClientHello)
+/// sends no line end; its head is already malformed at the first byte.
+#[test]
+fn junk_without_a_line_end_gets_400_without_waiting_for_more() {
+    let server = patient_server();
+    let hello = [
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    let answer = expect_answer(send_and_wait(server.local_addr(), &hello));
+    assert_eq!(status(&answer), 400, "{answer}");
+}
+
+// ---- the head's size limit ----
+
+#[test]
+fn a_head_of_exactly_8192_bytes_is_served() {
+    let server = patient_server();
+    let answer = expect_answer(send_and_wait(server.local_addr(), &head_of_len(8192, true)));
+    assert_eq!(status(&answer), 200, "{answer}");
+    assert_eq!(body(&answer), "ok\n");
+}
+
+#[test]
+fn a_head_of_8193_bytes_gets_431() {
+    let server = patient_server();
+    let answer = expect_answer(send_and_wait(server.local_addr(), &head_of_len(8193, true)));
+    assert_eq!(status(&answer), 431, "{answer}");
+    assert_well_framed(&answer);
+}
+
+#[test]
+fn an_unfinished_head_gets_431_as_soon_as_8192_bytes_arrive() {
+    // The head timeout is a minute: an answer within PATIENCE was decided by size.
+    let server = patient_server();
+    for len in [8192, 9000] {
+        let answer = expect_answer(send_and_wait(server.local_addr(), &head_of_len(len, false)));
+        assert_eq!(status(&answer), 431, "{len} bytes: {answer}");
+        assert_well_framed(&answer);
+    }
+}
+
+#[test]
+fn an_unfinished_head_under_8192_bytes_is_waited_for() {
+    let server = hasty_server(500);
+    match send_and_wait(server.local_addr(), &head_of_len(8191, false)) {
+        Outcome::ClosedSilently(after) => assert!(after >= Duration::from_millis(450)),
+        Outcome::Answered(answer) => panic!("answered before the timeout: {answer}"),
+    }
+}
+
+#[test]
+fn a_client_sending_a_megabyte_header_line_still_reads_431() {
+    let server = patient_server();
+    let addr = server.local_addr();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    // The server stops reading the head at 8192 bytes: write from another
+    // thread, so a full socket buffer cannot keep this one from reading.
+    let sending = std::thread::spawn(move || {
+        let _ = writer.write_all(b"GET / HTTP/1.1\r\nX-Huge: ");
+        let chunk = vec![b'a'; 64 * 1024];
+        for _ in 0..16 {
+            if writer.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let answer = read_to_close(&mut stream);
+    sending.join().unwrap();
+    assert_eq!(status(&answer), 431, "{answer:?}");
+    assert_well_framed(&answer);
+}
+
+// ---- the head's time limit ----
+
+#[test]
+fn a_client_that_never_finishes_its_head_is_closed_at_the_timeout() {
+    let server = hasty_server(300);
+    match send_and_wait(server.local_addr(), b"GET / HTTP/1.1\r\nHost: x\r\n") {
+        Outcome::ClosedSilently(after) => {
+            assert!(
+                after >= Duration::from_millis(290),
+                "closed after {after:?}"
+            )
+        }
+        Outcome::Answered(answer) => panic!("expected a silent close, got {answer}"),
+    }
+}
+
+#[test]
+fn a_client_that_sends_nothing_is_closed_at_the_timeout() {
+    let server = hasty_server(300);
+    match send_and_wait(server.local_addr(), b"") {
+        Outcome::ClosedSilently(after) => {
+            assert!(
+                after >= Duration::from_millis(290),
+                "closed after {after:?}"
+            )
+        }
+        Outcome::Answered(answer) => panic!("expected a silent close, got {answer}"),
+    }
+}
+
+#[test]
+fn a_trickling_client_is_closed_at_the_deadline_not_after_its_last_byte() {
+    let server = hasty_server(500);
+    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    let started = Instant::now();
+    // A byte every 100 ms: the whole head would need about 4 s.
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: yes\r\n\r\n";
+    let mut buf = [0u8; 256];
+    let mut sent = 0;
+    let closed_after = loop {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "still open after {PATIENCE:?}"
+        );
+        if sent < head.len() {
+            if stream.write_all(&head[sent..=sent]).is_err() {
+                break started.elapsed();
+            }
+            sent += 1;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => break started.elapsed(),
+            Ok(n) => panic!(
+                "expected a silent close, got {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break started.elapsed(),
+        }
+    };
+    assert!(
+        sent < head.len(),
+        "the whole head went out before the close ({closed_after:?})"
+    );
+    assert!(
+        closed_after >= Duration::from_millis(450),
+        "closed after {closed_after:?}"
+    );
+    assert!(
+        closed_after < Duration::from_secs(3),
+        "closed only after {closed_after:?}: the deadline was 500 ms"
+    );
+}
+
+// ---- the connection limit ----
+
+/// Opens a connection and waits until the server counts it as open.
+fn hold_open(server: &wsauth::Server, expected_open: usize) -> TcpStream {
+    let stream = TcpStream::connect(server.local_addr()).unwrap();
+    assert!(
+        eventually(PATIENCE, || server.open_connections() == expected_open),
+        "the server counts {} open, expected {expected_open}",
+        server.open_connections()
+    );
+    stream
+}
+
+fn limited_server() -> wsauth::Server {
+    let mut config = Config::default();
+    config.max_connections = 2;
+    config.handshake_timeout = Duration::from_secs(60);
+    start(config)
+}
+
+#[test]
+fn past_max_connections_a_client_gets_503_with_retry_after_then_close() {
+    let server = limited_server();
+    let addr = server.local_addr();
+    let _first = hold_open(&server, 1);
+    let _second = hold_open(&server, 2);
+
+    // One that sends a request, and one that only listens.
+    let asking = raw(
+        addr,
+        format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    );
+    let silent = expect_answer(send_and_wait(addr, b""));
+    for answer in [asking, silent] {
+        assert_eq!(status(&answer), 503, "{answer}");
+        let retry_after = header(&answer, "Retry-After").expect("a Retry-After");
+        assert!(
+            retry_after.parse::<u64>().is_ok(),
+            "Retry-After in seconds, got {retry_after:?}"
+        );
+        assert_well_framed(&answer);
+    }
+}
+
+#[test]
+fn once_connections_close_new_ones_are_served_again() {
+    let server = limited_server();
+    let addr = server.local_addr();
+    let first = hold_open(&server, 1);
+    let second = hold_open(&server, 2);
+    assert_eq!(status(&request(addr, "GET", "/healthz")), 503);
+    drop((first, second));
+    for _ in 0..3 {
+        // A connection is open until the server has seen it close, which is
+        // after its client has read the whole answer.
+        assert!(
+            eventually(PATIENCE, || server.open_connections() == 0),
+            "closed connections are still counted"
+        );
+        let answer = request(addr, "GET", "/healthz");
+        assert_eq!(status(&answer), 200, "{answer}");
+    }
+}
+
+#[test]
+fn a_live_session_counts_towards_max_connections() {
+    let server = limited_server();
+    let addr = server.local_addr();
+    let _session = connect_alice(addr);
+    let _idle = hold_open(&server, 2);
+    assert_eq!(status(&request(addr, "GET", "/healthz")), 503);
+}
+
+// ---- bad upgrades ----
+
+#[test]
+fn a_bad_upgrade_request_gets_400() {
+    let server = start(Config::default());
+    let addr = server.local_addr();
+    let token = format!("Authorization: Bearer {ALICE}");
+    let good = upgrade_request(addr, "/ws", &[&token]);
+    let cases = [
+        (
+            "no Sec-WebSocket-Key",
+            good.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", ""),
+        ),
+        (
+            "version 12",
+            good.replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 12"),
+        ),
+        (
+            "no Sec-WebSocket-Version",
+            good.replace("Sec-WebSocket-Version: 13\r\n", ""),
+        ),
+        (
+            "no Connection: Upgrade",
+            good.replace("Connection: Upgrade\r\n", ""),
+        ),
+        ("HTTP/1.0", good.replacen("HTTP/1.1", "HTTP/1.0", 1)),
+    ];
+    for (what, request) in cases {
+        let answer = raw(addr, request.as_bytes());
+        assert_eq!(status(&answer), 400, "{what}: {answer}");
+        assert_well_framed(&answer);
+    }
+}
+
+#[test]
+fn a_bad_upgrade_without_a_token_still_gets_400() {
+    let server = start(Config::default());
+    let addr = server.local_addr();
+    let request = upgrade_request(addr, "/ws", &[])
+        .replace("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 12");
+    let answer = raw(addr, request.as_bytes());
+    assert_eq!(status(&answer), 400, "{answer}");
+}
+
+// ---- every answer ----
+
+#[test]
+fn every_answer_has_a_correct_content_length_and_connection_close() {
+    let server = patient_server();
+    let addr = server.local_addr();
+    let requests: Vec<Vec<u8>> = vec![
+        format!("GET / HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes(),
+        b"GET /index.html HTTP/1.0\r\n\r\n".to_vec(),
+        format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes(),
+        format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes(),
+        format!("GET /missing HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes(),
+        format!("DELETE / HTTP/1.1\r\nHost: {addr}\r\n\r\n").into_bytes(),
+        format!("POST /ws HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n").into_bytes(),
+        b"nonsense\r\n\r\n".to_vec(),
+        head_of_len(9000, false),
+        upgrade_request(addr, "/ws", &[]).into_bytes(),
+        upgrade_request(addr, "/ws?token=wrong", &[]).into_bytes(),
+        upgrade_request(addr, "/ws", &["Origin: http://evil.example"]).into_bytes(),
+        upgrade_request(addr, "/ws", &["Sec-WebSocket-Protocol: bearer.x"]).into_bytes(),
+    ];
+    for request in requests {
+        let answer = raw(addr, &request);
+        assert!(status(&answer) >= 200, "{answer}");
+        assert_well_framed(&answer);
+    }
+}
+
+#[test]
+fn a_connection_serves_one_request_then_closes() {
+    let server = start(Config::default());
+    let addr = server.local_addr();
+    let two = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\nGET /nope HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+    );
+    let answer = raw(addr, two.as_bytes());
+    assert_eq!(status(&answer), 200, "{answer}");
+    assert_eq!(body(&answer), "ok\n", "only the first request is answered");
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+}
