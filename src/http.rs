@@ -204,6 +204,11 @@ pub fn close_gracefully(stream: &mut TcpStream) {
     if stream.shutdown(Shutdown::Write).is_err() {
         return;
     }
+    // Nothing unread: closing now sends no reset, so there is nothing to wait
+    // for (the usual case; it saves a blocking read and a wake-up).
+    if !has_unread_bytes(stream) {
+        return;
+    }
     let deadline = Instant::now() + LINGER;
     let mut sink = [0u8; 4096];
     loop {
@@ -216,4 +221,14 @@ pub fn close_gracefully(stream: &mut TcpStream) {
             Ok(_) => {}
         }
     }
+}
+
+/// Whether bytes from the peer wait unread (a one-byte peek that never blocks).
+fn has_unread_bytes(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let unread = matches!(stream.peek(&mut [0u8; 1]), Ok(n) if n > 0);
+    let _ = stream.set_nonblocking(false);
+    unread
 }

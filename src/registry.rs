@@ -5,7 +5,8 @@
 
 use crate::auth::Authenticator;
 use std::collections::HashMap;
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -20,7 +21,10 @@ pub enum Wake {
 }
 
 struct Entry {
-    stream: TcpStream,
+    /// The session's own socket, not a duplicate (a duplicate doubles the
+    /// descriptors a session needs). Valid while the entry exists: a session
+    /// leaves the registry (drops its `Member`) before it closes the socket.
+    fd: RawFd,
     token: Option<String>,
     expires: Option<u64>,
     wake: Arc<AtomicU8>,
@@ -54,7 +58,7 @@ impl Registry {
 
     /// Adds a session; `None` once the server is stopping.
     pub fn join(&self, stream: &TcpStream) -> Option<Member<'_>> {
-        let stream = stream.try_clone().ok()?;
+        let fd = stream.as_raw_fd();
         let mut sessions = self.lock();
         if sessions.closing {
             return None;
@@ -65,7 +69,7 @@ impl Registry {
         sessions.entries.insert(
             id,
             Entry {
-                stream,
+                fd,
                 token: None,
                 expires: None,
                 wake: wake.clone(),
@@ -116,7 +120,7 @@ impl Registry {
             if left.is_zero() {
                 // A session stuck writing to a peer that does not read.
                 for entry in sessions.entries.values() {
-                    let _ = entry.stream.shutdown(Shutdown::Both);
+                    shutdown(entry.fd, libc::SHUT_RDWR);
                 }
                 return;
             }
@@ -131,7 +135,7 @@ impl Registry {
 
 fn wake(entry: &Entry, reason: Wake) {
     if entry.wake.swap(reason as u8, Ordering::SeqCst) == 0 {
-        let _ = entry.stream.shutdown(Shutdown::Read);
+        shutdown(entry.fd, libc::SHUT_RD);
     }
 }
 
@@ -162,4 +166,11 @@ impl Drop for Member<'_> {
             self.registry.emptied.notify_all();
         }
     }
+}
+
+/// `shutdown(2)` on a registered session's socket.
+fn shutdown(fd: RawFd, how: libc::c_int) {
+    // SAFETY: called with the registry locked, on the descriptor of an entry
+    // that still exists, so the session has not closed it yet.
+    unsafe { libc::shutdown(fd, how) };
 }

@@ -8,16 +8,17 @@ use crate::error::Error;
 use crate::http::Answer;
 use crate::registry::Registry;
 use crate::throttle::Throttle;
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
 };
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tungstenite::protocol::WebSocketConfig;
 
 /// Stack for each connection thread: the deepest path (handshake, logging)
@@ -40,6 +41,7 @@ pub struct Shared {
     pub(crate) ws_config: WebSocketConfig,
     open: AtomicUsize,
     stopping: AtomicBool,
+    pool: Pool,
 }
 
 /// A running server. Dropping it stops it, as [`Server::stop`] does.
@@ -94,6 +96,7 @@ impl Server {
             ws_config,
             open: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            pool: Pool::default(),
         });
         let accept_shared = shared.clone();
         let accept_thread = thread::Builder::new()
@@ -147,6 +150,7 @@ impl Server {
             return;
         };
         self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.pool.release();
         // Wake the blocked accept() with a connection of our own.
         if TcpStream::connect_timeout(&reachable(self.addr), Duration::from_secs(1)).is_ok() {
             let _ = accept_thread.join();
@@ -198,12 +202,97 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         }
         let slot = Slot(shared.clone());
+        // A thread that finished its last connection takes it; else a new one.
+        let Some(job) = shared.pool.offer((stream, slot)) else {
+            continue;
+        };
+        let worker_shared = shared.clone();
         let spawned = thread::Builder::new()
             .name("wsauth-conn".into())
             .stack_size(CONNECTION_STACK_BYTES)
-            .spawn(move || serve_guarded(stream, slot));
+            .spawn(move || worker(job, &worker_shared));
         if let Err(e) = spawned {
             log::warn!("cannot start a connection thread: {e}");
+        }
+    }
+}
+
+/// Connection threads that finished their connection wait a while for the
+/// next one, so that a busy server does not create and destroy a thread for
+/// every connection: each creation and exit maps, protects and unmaps stack
+/// and signal-stack pages, and every such change interrupts the other CPUs
+/// (a TLB shootdown) - about half of what a rejected upgrade costs.
+#[derive(Default)]
+pub(crate) struct Pool {
+    state: Mutex<PoolState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    jobs: VecDeque<(TcpStream, Slot)>,
+    idle: usize,
+}
+
+/// How long a connection thread with nothing to do waits for a connection.
+const IDLE_THREAD_WAIT: Duration = Duration::from_secs(10);
+/// Most connection threads kept waiting.
+const MAX_IDLE_THREADS: usize = 64;
+
+impl Pool {
+    /// Hands a connection to a waiting thread, or gives it back if none waits.
+    fn offer(&self, job: (TcpStream, Slot)) -> Option<(TcpStream, Slot)> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.idle > state.jobs.len() {
+            state.jobs.push_back(job);
+            self.ready.notify_one();
+            None
+        } else {
+            Some(job)
+        }
+    }
+
+    /// The next connection for a thread that finished one; `None`: exit.
+    fn next(&self, stopping: &AtomicBool) -> Option<(TcpStream, Slot)> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.idle >= MAX_IDLE_THREADS {
+            return None;
+        }
+        state.idle += 1;
+        let deadline = Instant::now() + IDLE_THREAD_WAIT;
+        let job = loop {
+            if let Some(job) = state.jobs.pop_front() {
+                break Some(job);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || stopping.load(Ordering::SeqCst) {
+                break None;
+            }
+            state = self
+                .ready
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        };
+        state.idle -= 1;
+        job
+    }
+
+    /// Lets the waiting threads go (the server is stopping).
+    fn release(&self) {
+        let _state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.ready.notify_all();
+    }
+}
+
+/// A connection thread: serves connections until none comes for a while.
+fn worker(first: (TcpStream, Slot), shared: &Shared) {
+    let mut job = first;
+    loop {
+        serve_guarded(job.0, job.1);
+        match shared.pool.next(&shared.stopping) {
+            Some(next) => job = next,
+            None => return,
         }
     }
 }
@@ -219,16 +308,16 @@ impl Drop for Slot {
 }
 
 fn serve_guarded(stream: TcpStream, slot: Slot) {
-    let peer = stream
-        .peer_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    // The socket is gone after a panic; its peer address is not (no String
+    // is made unless it is needed).
+    let peer = stream.peer_addr().ok();
     if let Err(panic) = catch_unwind(AssertUnwindSafe(|| connection::serve(stream, &slot.0))) {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
+        let peer = peer.map(|p| p.to_string()).unwrap_or_default();
         log::error!("{peer}: connection thread panicked: {what}");
     }
 }

@@ -33,9 +33,11 @@ enum Event {
 }
 
 struct Session<'a> {
+    /// Declared (so dropped) before `ws`: the session leaves the registry
+    /// before its socket is closed, as the registry requires.
+    member: Member<'a>,
     ws: WebSocket<TcpStream>,
     shared: &'a Shared,
-    member: Member<'a>,
     peer: SocketAddr,
     /// The close code the peer sent, once it sent one.
     peer_close: Option<Option<u16>>,
@@ -43,6 +45,8 @@ struct Session<'a> {
     token: String,
     received: u64,
     sent: u64,
+    /// The read timeout the socket has now, to set it only when it changes.
+    read_timeout: Option<Option<Duration>>,
 }
 
 /// Runs a session to its end, then logs how it went.
@@ -61,6 +65,7 @@ pub fn run(ws: WebSocket<TcpStream>, admission: Admission, shared: &Shared, peer
         token: String::new(),
         received: 0,
         sent: 0,
+        read_timeout: None,
     };
     let identity = match admission {
         Admission::Authenticated { identity, token } => {
@@ -214,11 +219,22 @@ impl Session<'_> {
             d.saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1))
         });
-        if self.ws.get_ref().set_read_timeout(timeout).is_err() {
-            return Event::Ended(End {
-                code: None,
-                why: "connection lost",
-            });
+        // Keep the socket's timeout while it is not later than this deadline
+        // and not much earlier: no setsockopt per message (an early timeout
+        // is only a Tick that finds nothing due).
+        let keep = match (self.read_timeout, timeout) {
+            (Some(Some(current)), Some(wanted)) => current <= wanted && current >= wanted / 2,
+            (Some(None), None) => true,
+            _ => false,
+        };
+        if !keep {
+            if self.ws.get_ref().set_read_timeout(timeout).is_err() {
+                return Event::Ended(End {
+                    code: None,
+                    why: "connection lost",
+                });
+            }
+            self.read_timeout = Some(timeout);
         }
         match self.ws.read() {
             Ok(message) => Event::Message(message),
@@ -267,6 +283,7 @@ impl Session<'_> {
         if self.ws.close(Some(frame)).is_ok() {
             let deadline = Instant::now() + CLOSE_GRACE;
             let _ = self.ws.get_ref().set_read_timeout(Some(CLOSE_GRACE));
+            self.read_timeout = Some(Some(CLOSE_GRACE));
             while Instant::now() < deadline {
                 match self.ws.read() {
                     Ok(_) => continue,
