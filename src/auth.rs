@@ -250,11 +250,21 @@ mod tests {
     #[test]
     fn tokens_file_errors_name_the_line() {
         let text = b"# comment\n\nalice:secret\nbob\n";
-        assert_eq!(parse_tokens(text).unwrap_err().0, 4);
-        assert_eq!(parse_tokens(b"a:b:c:d").unwrap_err().0, 1);
-        assert_eq!(parse_tokens(b"a:b:soon").unwrap_err().0, 1);
+        assert_eq!(parse_tokens(text).expect_err("this input is refused").0, 4);
         assert_eq!(
-            parse_tokens(b"a:b\r\n\xff:c\n").unwrap_err(),
+            parse_tokens(b"a:b:c:d")
+                .expect_err("this input is refused")
+                .0,
+            1
+        );
+        assert_eq!(
+            parse_tokens(b"a:b:soon")
+                .expect_err("this input is refused")
+                .0,
+            1
+        );
+        assert_eq!(
+            parse_tokens(b"a:b\r\n\xff:c\n").expect_err("this input is refused"),
             (2, "not UTF-8")
         );
     }
@@ -282,7 +292,10 @@ mod tests {
 
     #[test]
     fn random_tokens_are_url_safe_and_differ() {
-        let (a, b) = (random_token().unwrap(), random_token().unwrap());
+        let (a, b) = (
+            random_token().expect("valid in this test"),
+            random_token().expect("valid in this test"),
+        );
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
         assert!(

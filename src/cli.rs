@@ -196,11 +196,12 @@ mod tests {
 
     #[test]
     fn token_user_is_before_the_first_colon() {
-        let options = run(&["--token", "alice:s3cret", "--token=plain"]).unwrap();
+        let options =
+            run(&["--token", "alice:s3cret", "--token=plain"]).expect("valid in this test");
         assert_eq!(options.tokens[0].user, "alice");
         assert_eq!(options.tokens[1].user, "user");
         assert_eq!(options.tokens[1].token, "plain");
-        let error = run(&["--token", "a:b:c"]).unwrap_err();
+        let error = run(&["--token", "a:b:c"]).expect_err("this input is refused");
         assert!(!error.0.contains("b:c"));
     }
 
@@ -220,7 +221,7 @@ mod tests {
             "--listen",
             "[::1]:0",
         ])
-        .unwrap();
+        .expect("valid in this test");
         assert_eq!(options.config.idle_timeout, None);
         assert_eq!(options.config.greeting, "");
         assert!(options.config.first_message_auth);

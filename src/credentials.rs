@@ -143,7 +143,7 @@ mod tests {
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        builder.body(()).unwrap()
+        builder.body(()).expect("valid in this test")
     }
 
     fn token(target: &str, headers: &[(&str, &str)]) -> Presented {

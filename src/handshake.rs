@@ -284,7 +284,7 @@ mod tests {
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        builder.body(()).unwrap()
+        builder.body(()).expect("valid in this test")
     }
 
     #[test]
