@@ -25,6 +25,7 @@ pub mod credentials;
 pub mod error;
 pub mod handshake;
 pub mod http;
+mod pool;
 mod registry;
 pub mod router;
 pub mod server;

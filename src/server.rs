@@ -6,19 +6,19 @@ use crate::config::Config;
 use crate::connection;
 use crate::error::Error;
 use crate::http::Answer;
+use crate::pool::Pool;
 use crate::registry::Registry;
 use crate::throttle::Throttle;
-use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
 };
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tungstenite::protocol::WebSocketConfig;
 
 /// Stack for each connection thread: the deepest path (handshake, logging)
@@ -41,7 +41,7 @@ pub struct Shared {
     pub(crate) ws_config: WebSocketConfig,
     open: AtomicUsize,
     stopping: AtomicBool,
-    pool: Pool,
+    pool: Pool<(TcpStream, Slot)>,
 }
 
 /// A running server. Dropping it stops it, as [`Server::stop`] does.
@@ -214,74 +214,6 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         if let Err(e) = spawned {
             log::warn!("cannot start a connection thread: {e}");
         }
-    }
-}
-
-/// Connection threads that finished their connection wait a while for the
-/// next one, so that a busy server does not create and destroy a thread for
-/// every connection: each creation and exit maps, protects and unmaps stack
-/// and signal-stack pages, and every such change interrupts the other CPUs
-/// (a TLB shootdown) - about half of what a rejected upgrade costs.
-#[derive(Default)]
-pub(crate) struct Pool {
-    state: Mutex<PoolState>,
-    ready: Condvar,
-}
-
-#[derive(Default)]
-struct PoolState {
-    jobs: VecDeque<(TcpStream, Slot)>,
-    idle: usize,
-}
-
-/// How long a connection thread with nothing to do waits for a connection.
-const IDLE_THREAD_WAIT: Duration = Duration::from_secs(10);
-/// Most connection threads kept waiting.
-const MAX_IDLE_THREADS: usize = 64;
-
-impl Pool {
-    /// Hands a connection to a waiting thread, or gives it back if none waits.
-    fn offer(&self, job: (TcpStream, Slot)) -> Option<(TcpStream, Slot)> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.idle > state.jobs.len() {
-            state.jobs.push_back(job);
-            self.ready.notify_one();
-            None
-        } else {
-            Some(job)
-        }
-    }
-
-    /// The next connection for a thread that finished one; `None`: exit.
-    fn next(&self, stopping: &AtomicBool) -> Option<(TcpStream, Slot)> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.idle >= MAX_IDLE_THREADS {
-            return None;
-        }
-        state.idle += 1;
-        let deadline = Instant::now() + IDLE_THREAD_WAIT;
-        let job = loop {
-            if let Some(job) = state.jobs.pop_front() {
-                break Some(job);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || stopping.load(Ordering::SeqCst) {
-                break None;
-            }
-            state = self
-                .ready
-                .wait_timeout(state, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        };
-        state.idle -= 1;
-        job
-    }
-
-    /// Lets the waiting threads go (the server is stopping).
-    fn release(&self) {
-        let _state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        self.ready.notify_all();
     }
 }
 
