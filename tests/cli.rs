@@ -383,6 +383,28 @@ fn an_idle_server_exits_0_on_sigterm_at_once() {
     assert!(signalled.elapsed() < Duration::from_secs(5));
 }
 
+#[test]
+fn sighup_rereads_the_tokens_file_even_when_its_time_did_not_change() {
+    let file = TempFile::new("sighup", b"bob:Hup-bob-1\ncarol:Hup-carol-1\n");
+    let path = file.0.to_str().unwrap().to_string();
+    let (wsauth, addr) = Wsauth::serve(&["--tokens-file", &path], &[]);
+    let (mut bob, _) = connect(addr, "/ws", &[("Authorization", "Bearer Hup-bob-1")]).unwrap();
+    assert_eq!(next_text(&mut bob), "Hello bob");
+    // Same length, same modification time: only SIGHUP can notice.
+    let modified = std::fs::metadata(&file.0).unwrap().modified().unwrap();
+    std::fs::write(&file.0, b"dan:Hup-dan-11\ncarol:Hup-carol-1\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file.0)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    wsauth.signal(libc::SIGHUP);
+    assert_eq!(expect_close(&mut bob), (1008, "token revoked".into()));
+    let (mut dan, _) = connect(addr, "/ws", &[("Authorization", "Bearer Hup-dan-11")]).unwrap();
+    assert_eq!(next_text(&mut dan), "Hello dan");
+}
+
 // ---- logs ----
 
 /// Everything that can bring a token near a log line: wrong and right tokens
