@@ -40,7 +40,7 @@ impl RequestHead {
 /// Why no request head could be read.
 #[derive(Debug)]
 pub enum HeadError {
-    /// The head passed [`MAX_HEAD_BYTES`] (or [`MAX_HEADERS`] lines): 431.
+    /// The head passed [`MAX_HEAD_BYTES`] (or 64 header lines): 431.
     TooLarge,
     /// The head is not valid HTTP/1.x: 400.
     Malformed,

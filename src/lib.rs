@@ -5,7 +5,7 @@
 //! [`server`] accepts it and gives it a thread → [`http`] reads the request
 //! head → [`router`] picks the page, the health check or the upgrade →
 //! [`handshake`] runs tungstenite's `accept_hdr` with the admission checks
-//! ([`credentials`], [`auth`], [`throttle`]) → [`session`] greets and echoes.
+//! ([`credentials`], [`auth`], [`throttle`]) → `session` greets and echoes.
 //!
 //! ```no_run
 //! use wsauth::{Config, Grant, Server, TokenStore};
