@@ -144,7 +144,8 @@ pub fn upgrade(
     shared: &Shared,
     peer: SocketAddr,
 ) -> Option<(WebSocket<TcpStream>, Admission)> {
-    let mut decision = None;
+    let mut admitted = None;
+    let mut refused = false;
     // The error type is tungstenite's, large by its design.
     #[allow(clippy::result_large_err)]
     let callback = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
@@ -156,13 +157,18 @@ pub fn upgrade(
                         .headers_mut()
                         .insert("Sec-WebSocket-Protocol", value);
                 }
-                decision = Some(Ok(admission));
+                admitted = Some(admission);
                 Ok(response)
             }
             Err(rejection) => {
-                let answer = rejection.answer();
-                decision = Some(Err(rejection));
-                Err(error_response(&answer))
+                // Logged and counted before the answer leaves, so the client's
+                // next attempt already meets this failure.
+                log::info!("{peer}: rejected: {}", rejection.reason());
+                if rejection.is_failed_authentication() {
+                    shared.throttle.record_failure(peer.ip());
+                }
+                refused = true;
+                Err(error_response(&rejection.answer()))
             }
         }
     };
@@ -177,21 +183,14 @@ pub fn upgrade(
             HandshakeError::Failure(tungstenite::Error::Protocol(p)) => Some(p.to_string()),
             _ => None,
         });
-    match (outcome, decision) {
-        (Ok(()), Some(Ok(admission))) => {
-            let ws = WebSocket::from_partially_read(
-                stream,
-                head.rest.clone(),
-                Role::Server,
-                Some(shared.ws_config),
-            );
+    match (outcome, admitted) {
+        (Ok(()), Some(admission)) => {
+            let rest = head.rest.clone();
+            let ws =
+                WebSocket::from_partially_read(stream, rest, Role::Server, Some(shared.ws_config));
             Some((ws, admission))
         }
-        (Err(_), Some(Err(rejection))) => {
-            log::info!("{peer}: rejected: {}", rejection.reason());
-            if rejection.is_failed_authentication() {
-                shared.throttle.record_failure(peer.ip());
-            }
+        (Err(_), _) if refused => {
             close_gracefully(&mut stream);
             None
         }
