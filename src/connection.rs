@@ -1,17 +1,20 @@
-//! One connection, start to end: read the head, route it, answer or upgrade,
-//! run the session.
+//! One connection up to its session: read the head, route it, answer or
+//! upgrade.
 
 use crate::handshake::{redact_target, upgrade};
 use crate::http::{Answer, HeadError, read_request_head, send_answer};
 use crate::router::{Route, route};
 use crate::server::Shared;
-use crate::session;
+use crate::session::Upgraded;
 use std::net::TcpStream;
 use std::time::Instant;
 
-/// Serves one accepted connection on the calling thread.
-pub fn serve(mut stream: TcpStream, shared: &Shared) {
-    let Ok(peer) = stream.peer_addr() else { return };
+/// Serves one accepted connection on the calling thread, up to the upgrade;
+/// returns the session to run, if there is one.
+pub fn serve(mut stream: TcpStream, shared: &Shared) -> Option<Upgraded> {
+    let Ok(peer) = stream.peer_addr() else {
+        return None;
+    };
     let timeout = shared.config.handshake_timeout;
     // Small messages go out at once; a peer that stops reading cannot block a write forever.
     let _ = stream.set_nodelay(true);
@@ -21,21 +24,21 @@ pub fn serve(mut stream: TcpStream, shared: &Shared) {
         Err(HeadError::TooLarge) => {
             log::info!("{peer}: rejected: request head over 8192 bytes");
             let _ = send_answer(&mut stream, &Answer::text(431, "request head too large\n"));
-            return;
+            return None;
         }
         Err(HeadError::Malformed) => {
             log::info!("{peer}: rejected: malformed request head");
             let _ = send_answer(&mut stream, &Answer::text(400, "malformed request\n"));
-            return;
+            return None;
         }
         Err(HeadError::TimedOut) => {
             log::info!("{peer}: closed: no complete request head within {timeout:?}");
-            return;
+            return None;
         }
-        Err(HeadError::Closed) => return,
+        Err(HeadError::Closed) => return None,
         Err(HeadError::Io(e)) => {
             log::debug!("{peer}: reading the request head failed: {e}");
-            return;
+            return None;
         }
     };
     match route(&head) {
@@ -47,11 +50,15 @@ pub fn serve(mut stream: TcpStream, shared: &Shared) {
                 answer.status
             );
             let _ = send_answer(&mut stream, &answer);
+            None
         }
         Route::Upgrade => {
-            if let Some((ws, admission)) = upgrade(stream, &head, shared, peer) {
-                session::run(ws, admission, shared, peer);
-            }
+            let (ws, admission) = upgrade(stream, &head, shared, peer)?;
+            Some(Upgraded {
+                ws,
+                admission,
+                peer,
+            })
         }
     }
 }

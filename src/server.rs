@@ -8,6 +8,7 @@ use crate::error::Error;
 use crate::http::Answer;
 use crate::pool::Pool;
 use crate::registry::Registry;
+use crate::session::{self, Upgraded};
 use crate::throttle::Throttle;
 use std::io::{Read, Write};
 use std::net::{
@@ -41,7 +42,8 @@ pub struct Shared {
     pub(crate) ws_config: WebSocketConfig,
     open: AtomicUsize,
     stopping: AtomicBool,
-    pool: Pool<(TcpStream, Slot)>,
+    connections: Pool<(TcpStream, Slot)>,
+    sessions: Pool<(Upgraded, Slot)>,
 }
 
 /// A running server. Dropping it stops it, as [`Server::stop`] does.
@@ -96,7 +98,8 @@ impl Server {
             ws_config,
             open: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
-            pool: Pool::default(),
+            connections: Pool::default(),
+            sessions: Pool::default(),
         });
         let accept_shared = shared.clone();
         let accept_thread = thread::Builder::new()
@@ -150,7 +153,8 @@ impl Server {
             return;
         };
         self.shared.stopping.store(true, Ordering::SeqCst);
-        self.shared.pool.release();
+        self.shared.connections.release();
+        self.shared.sessions.release();
         // Wake the blocked accept() with a connection of our own.
         if TcpStream::connect_timeout(&reachable(self.addr), Duration::from_secs(1)).is_ok() {
             let _ = accept_thread.join();
@@ -202,27 +206,52 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         }
         let slot = Slot(shared.clone());
+        let job = (stream, slot);
         // A thread that finished its last connection takes it; else a new one.
-        let Some(job) = shared.pool.offer((stream, slot)) else {
-            continue;
-        };
-        let worker_shared = shared.clone();
-        let spawned = thread::Builder::new()
-            .name("wsauth-conn".into())
-            .stack_size(CONNECTION_STACK_BYTES)
-            .spawn(move || worker(job, &worker_shared));
-        if let Err(e) = spawned {
-            log::warn!("cannot start a connection thread: {e}");
+        if let Some(job) = shared.connections.offer(job) {
+            let worker_shared = shared.clone();
+            spawn_worker("wsauth-conn", move || {
+                worker(
+                    job,
+                    &worker_shared.connections,
+                    &worker_shared.stopping,
+                    serve_guarded,
+                )
+            });
         }
     }
 }
 
-/// A connection thread: serves connections until none comes for a while.
-fn worker(first: (TcpStream, Slot), shared: &Shared) {
+/// Hands an upgraded connection to a session thread: a waiting one, else a
+/// new one. Sessions run on threads of their own, apart from the threads that
+/// read heads and run handshakes, whose deeper stacks would otherwise stay
+/// resident for the whole life of every idle session.
+fn start_session(job: (Upgraded, Slot)) {
+    let shared = job.1.0.clone();
+    if let Some(job) = shared.sessions.offer(job) {
+        spawn_worker("wsauth-session", move || {
+            worker(job, &shared.sessions, &shared.stopping, run_session_guarded)
+        });
+    }
+}
+
+fn spawn_worker(name: &str, work: impl FnOnce() + Send + 'static) {
+    let spawned = thread::Builder::new()
+        .name(name.into())
+        .stack_size(CONNECTION_STACK_BYTES)
+        .spawn(work);
+    if let Err(e) = spawned {
+        log::warn!("cannot start a {name} thread: {e}");
+    }
+}
+
+/// A pooled thread: does its job, then the next one from `pool`, until none
+/// comes for a while.
+fn worker<T>(first: T, pool: &Pool<T>, stopping: &AtomicBool, work: fn(T)) {
     let mut job = first;
     loop {
-        serve_guarded(job.0, job.1);
-        match shared.pool.next(&shared.stopping) {
+        work(job);
+        match pool.next(stopping) {
             Some(next) => job = next,
             None => return,
         }
@@ -239,19 +268,30 @@ impl Drop for Slot {
     }
 }
 
-fn serve_guarded(stream: TcpStream, slot: Slot) {
-    // The socket is gone after a panic; its peer address is not (no String
-    // is made unless it is needed).
+fn serve_guarded((stream, slot): (TcpStream, Slot)) {
     let peer = stream.peer_addr().ok();
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| connection::serve(stream, &slot.0))) {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        let peer = peer.map(|p| p.to_string()).unwrap_or_default();
-        log::error!("{peer}: connection thread panicked: {what}");
+    match catch_unwind(AssertUnwindSafe(|| connection::serve(stream, &slot.0))) {
+        Ok(Some(upgraded)) => start_session((upgraded, slot)),
+        Ok(None) => {}
+        Err(panic) => log_panic(peer, panic.as_ref()),
     }
+}
+
+fn run_session_guarded((upgraded, slot): (Upgraded, Slot)) {
+    let peer = Some(upgraded.peer);
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| session::run(upgraded, &slot.0))) {
+        log_panic(peer, panic.as_ref());
+    }
+}
+
+fn log_panic(peer: Option<SocketAddr>, panic: &(dyn std::any::Any + Send)) {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    let peer = peer.map(|p| p.to_string()).unwrap_or_default();
+    log::error!("{peer}: connection thread panicked: {what}");
 }
 
 /// Answers 503 on the accept thread itself: a short write that fits the

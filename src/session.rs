@@ -49,8 +49,23 @@ struct Session<'a> {
     read_timeout: Option<Option<Duration>>,
 }
 
+/// A connection that passed the upgrade, ready for its session.
+pub struct Upgraded {
+    /// The WebSocket, the 101 already sent.
+    pub ws: WebSocket<TcpStream>,
+    /// How the client was admitted.
+    pub admission: Admission,
+    /// The client's address.
+    pub peer: SocketAddr,
+}
+
 /// Runs a session to its end, then logs how it went.
-pub fn run(ws: WebSocket<TcpStream>, admission: Admission, shared: &Shared, peer: SocketAddr) {
+pub fn run(upgraded: Upgraded, shared: &Shared) {
+    let Upgraded {
+        ws,
+        admission,
+        peer,
+    } = upgraded;
     let Some(member) = shared.registry.join(ws.get_ref()) else {
         write_close_frame(ws.get_ref(), CloseCode::Away, "server shutting down");
         return;
