@@ -2,7 +2,7 @@
 //! upgrade.
 
 use crate::handshake::{redact_target, upgrade};
-use crate::http::{Answer, HeadError, read_request_head, send_answer};
+use crate::http::{Answer, HeadError, MAX_HEAD_BYTES, read_request_head, send_answer};
 use crate::router::{Route, route};
 use crate::server::Shared;
 use crate::session::Upgraded;
@@ -22,7 +22,7 @@ pub fn serve(mut stream: TcpStream, shared: &Shared) -> Option<Upgraded> {
     let head = match read_request_head(&mut stream, Instant::now() + timeout) {
         Ok(head) => head,
         Err(HeadError::TooLarge) => {
-            log::info!("{peer}: rejected: request head over 8192 bytes");
+            log::info!("{peer}: rejected: request head over {MAX_HEAD_BYTES} bytes");
             let _ = send_answer(&mut stream, &Answer::text(431, "request head too large\n"));
             return None;
         }
