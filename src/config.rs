@@ -23,6 +23,9 @@ pub struct Config {
     /// Time allowed for the whole request head to arrive, and for the first
     /// message with `first_message_auth`. Default: 10 s.
     pub handshake_timeout: Duration,
+    /// Longest a write to a session may take, a push included; a session
+    /// that does not take a frame in this time is cut off. Default: 10 s.
+    pub write_timeout: Duration,
     /// A session with no frame from the peer for this long is closed with
     /// 1001; a ping goes out at half of it. `None` disables both. Default: 60 s.
     pub idle_timeout: Option<Duration>,
@@ -48,6 +51,7 @@ impl Default for Config {
             max_connections: 1024,
             max_message_bytes: 65536,
             handshake_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
             idle_timeout: Some(Duration::from_secs(60)),
             echo_prefix: "Message text was: ".to_string(),
             greeting: "Hello {user}".to_string(),

@@ -4,8 +4,8 @@
 use crate::handshake::{redact_target, upgrade};
 use crate::http::{Answer, HeadError, MAX_HEAD_BYTES, read_request_head, send_answer};
 use crate::router::{Route, route};
-use crate::server::Shared;
 use crate::session::Upgraded;
+use crate::state::Shared;
 use std::net::TcpStream;
 use std::time::Instant;
 
@@ -52,13 +52,6 @@ pub fn serve(mut stream: TcpStream, shared: &Shared) -> Option<Upgraded> {
             let _ = send_answer(&mut stream, &answer);
             None
         }
-        Route::Upgrade => {
-            let (ws, admission) = upgrade(stream, &head, shared, peer)?;
-            Some(Upgraded {
-                ws,
-                admission,
-                peer,
-            })
-        }
+        Route::Upgrade => upgrade(stream, &head, shared, peer),
     }
 }

@@ -4,7 +4,9 @@
 use crate::auth::Identity;
 use crate::credentials::{Presented, extract_credentials, is_token_parameter};
 use crate::http::{Answer, RequestHead, close_gracefully, send_answer};
-use crate::server::Shared;
+use crate::link::{Link, SessionStream};
+use crate::session::Upgraded;
+use crate::state::Shared;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -136,15 +138,16 @@ fn origin_allowed(request: &Request, allowed: &[String]) -> bool {
     })
 }
 
-/// Runs the upgrade on a request head already read. Returns the WebSocket and
-/// the admission, or `None` when the client was answered (or lost) instead.
+/// Runs the upgrade on a request head already read. Returns the session to
+/// run, or `None` when the client was answered (or lost) instead.
 pub fn upgrade(
     mut stream: TcpStream,
     head: &RequestHead,
     shared: &Shared,
     peer: SocketAddr,
-) -> Option<(WebSocket<TcpStream>, Admission)> {
+) -> Option<Upgraded> {
     let mut admitted = None;
+    let mut selected = None;
     let mut refused = false;
     // The error type is tungstenite's, large by its design.
     #[allow(clippy::result_large_err)]
@@ -152,12 +155,16 @@ pub fn upgrade(
         log::debug!("{peer}: GET {}", redact_target(&head.target));
         match admit(request, peer.ip(), shared) {
             Ok((admission, subprotocol)) => {
-                if let Some(value) = subprotocol.and_then(|p| HeaderValue::from_str(&p).ok()) {
+                if let Some(value) = subprotocol
+                    .as_deref()
+                    .and_then(|p| HeaderValue::from_str(p).ok())
+                {
                     response
                         .headers_mut()
                         .insert("Sec-WebSocket-Protocol", value);
                 }
                 admitted = Some(admission);
+                selected = subprotocol;
                 Ok(response)
             }
             Err(rejection) => {
@@ -185,13 +192,22 @@ pub fn upgrade(
         });
     match (outcome, admitted) {
         (Ok(()), Some(admission)) => {
-            let rest = head.rest.clone();
-            let ws =
-                WebSocket::from_partially_read(stream, rest, Role::Server, Some(shared.ws_config));
-            Some((ws, admission))
+            let link = Link::new(stream, peer, shared.config.write_timeout);
+            let ws = WebSocket::from_partially_read(
+                SessionStream(link.clone()),
+                head.rest.clone(),
+                Role::Server,
+                Some(shared.ws_config),
+            );
+            Some(Upgraded {
+                ws,
+                link,
+                admission,
+                subprotocol: selected,
+            })
         }
         (Err(_), _) if refused => {
-            close_gracefully(&mut stream);
+            close_gracefully(&stream);
             None
         }
         (Err(Some(problem)), None) => {

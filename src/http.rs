@@ -200,7 +200,7 @@ pub fn send_answer(stream: &mut TcpStream, answer: &Answer) -> io::Result<()> {
 /// Ends our side of the connection, then drains what the client still sends
 /// for a short while: closing with unread bytes would reset the connection and
 /// could destroy the answer before the client reads it.
-pub fn close_gracefully(stream: &mut TcpStream) {
+pub fn close_gracefully(mut stream: &TcpStream) {
     if stream.shutdown(Shutdown::Write).is_err() {
         return;
     }

@@ -1,33 +1,16 @@
-//! The live sessions, so that events from outside a session (a revoked token,
-//! shutdown) can wake it at once: its blocked read is ended with
-//! `shutdown(Read)` on a clone of its socket, and the session, seeing the
-//! reason, writes its own close frame. No other thread ever writes to it.
+//! The live sessions, so that events from outside a session (a revoked or
+//! expired token, shutdown) can wake it at once, and pushes can find it.
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, unix_now};
+use crate::link::{Link, Wake};
 use std::collections::HashMap;
-use std::net::TcpStream;
-use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Why a session was woken from outside.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wake {
-    /// Its token is no longer valid.
-    Revoked = 1,
-    /// The server is stopping.
-    Shutdown = 2,
-}
-
 struct Entry {
-    /// The session's own socket, not a duplicate (a duplicate doubles the
-    /// descriptors a session needs). Valid while the entry exists: a session
-    /// leaves the registry (drops its `Member`) before it closes the socket.
-    fd: RawFd,
-    token: Option<String>,
-    expires: Option<u64>,
-    wake: Arc<AtomicU8>,
+    link: Arc<Link>,
+    /// Set once the session is authenticated.
+    user: Option<Arc<str>>,
 }
 
 #[derive(Default)]
@@ -44,11 +27,10 @@ pub struct Registry {
     emptied: Condvar,
 }
 
-/// A session's place in the registry; leaving the scope removes it.
+/// A session's place in the registry; dropping it removes the session.
 pub struct Member<'a> {
     registry: &'a Registry,
     id: u64,
-    wake: Arc<AtomicU8>,
 }
 
 impl Registry {
@@ -57,29 +39,15 @@ impl Registry {
     }
 
     /// Adds a session; `None` once the server is stopping.
-    pub fn join(&self, stream: &TcpStream) -> Option<Member<'_>> {
-        let fd = stream.as_raw_fd();
+    pub fn join(&self, link: Arc<Link>) -> Option<Member<'_>> {
         let mut sessions = self.lock();
         if sessions.closing {
             return None;
         }
         sessions.next_id += 1;
         let id = sessions.next_id;
-        let wake = Arc::new(AtomicU8::new(0));
-        sessions.entries.insert(
-            id,
-            Entry {
-                fd,
-                token: None,
-                expires: None,
-                wake: wake.clone(),
-            },
-        );
-        Some(Member {
-            registry: self,
-            id,
-            wake,
-        })
+        sessions.entries.insert(id, Entry { link, user: None });
+        Some(Member { registry: self, id })
     }
 
     /// Number of live sessions.
@@ -87,21 +55,42 @@ impl Registry {
         self.lock().entries.len()
     }
 
+    /// The authenticated sessions, with their users.
+    pub fn authenticated(&self) -> Vec<(Arc<str>, Arc<Link>)> {
+        self.lock()
+            .entries
+            .values()
+            .filter_map(|e| Some((e.user.clone()?, e.link.clone())))
+            .collect()
+    }
+
     /// Checks every session's token again; wakes those whose token is no
     /// longer valid, or now expires earlier than it did.
     pub fn revalidate(&self, auth: &dyn Authenticator) {
-        let mut sessions = self.lock();
-        for entry in sessions.entries.values_mut() {
-            let Some(token) = &entry.token else { continue };
-            let still = auth.authenticate(token);
-            match still {
+        let sessions = self.lock();
+        for entry in sessions.entries.values() {
+            let Some(token) = entry.link.token() else {
+                continue;
+            };
+            let was = entry.link.expires();
+            match auth.authenticate(token) {
                 Some(identity)
-                    if identity.expires.unwrap_or(u64::MAX)
-                        >= entry.expires.unwrap_or(u64::MAX) =>
+                    if identity.expires.unwrap_or(u64::MAX) >= was.unwrap_or(u64::MAX) =>
                 {
-                    entry.expires = identity.expires;
+                    entry.link.set_expires(identity.expires);
                 }
-                _ => wake(entry, Wake::Revoked),
+                _ => entry.link.wake(Wake::Revoked),
+            }
+        }
+    }
+
+    /// Wakes the sessions whose token has expired, in case one is busy in
+    /// its handler instead of waiting for its own deadline.
+    pub fn wake_expired(&self) {
+        let now = unix_now();
+        for entry in self.lock().entries.values() {
+            if entry.link.expires().is_some_and(|e| now >= e) {
+                entry.link.wake(Wake::Revoked);
             }
         }
     }
@@ -112,7 +101,7 @@ impl Registry {
         let mut sessions = self.lock();
         sessions.closing = true;
         for entry in sessions.entries.values() {
-            wake(entry, Wake::Shutdown);
+            entry.link.wake(Wake::Shutdown);
         }
         let deadline = Instant::now() + grace;
         while !sessions.entries.is_empty() {
@@ -120,7 +109,7 @@ impl Registry {
             if left.is_zero() {
                 // A session stuck writing to a peer that does not read.
                 for entry in sessions.entries.values() {
-                    shutdown(entry.fd, libc::SHUT_RDWR);
+                    entry.link.cut();
                 }
                 return;
             }
@@ -133,27 +122,11 @@ impl Registry {
     }
 }
 
-fn wake(entry: &Entry, reason: Wake) {
-    if entry.wake.swap(reason as u8, Ordering::SeqCst) == 0 {
-        shutdown(entry.fd, libc::SHUT_RD);
-    }
-}
-
 impl Member<'_> {
-    /// Records the token the session runs on, for later re-checks.
-    pub fn set_token(&self, token: &str, expires: Option<u64>) {
+    /// Marks the session authenticated, so pushes and listings see it.
+    pub fn authenticated(&self, user: &str) {
         if let Some(entry) = self.registry.lock().entries.get_mut(&self.id) {
-            entry.token = Some(token.to_string());
-            entry.expires = expires;
-        }
-    }
-
-    /// Why the session was woken, if it was.
-    pub fn woken(&self) -> Option<Wake> {
-        match self.wake.load(Ordering::SeqCst) {
-            1 => Some(Wake::Revoked),
-            2 => Some(Wake::Shutdown),
-            _ => None,
+            entry.user = Some(user.into());
         }
     }
 }
@@ -166,11 +139,4 @@ impl Drop for Member<'_> {
             self.registry.emptied.notify_all();
         }
     }
-}
-
-/// `shutdown(2)` on a registered session's socket.
-fn shutdown(fd: RawFd, how: libc::c_int) {
-    // SAFETY: called with the registry locked, on the descriptor of an entry
-    // that still exists, so the session has not closed it yet.
-    unsafe { libc::shutdown(fd, how) };
 }

@@ -5,10 +5,13 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::connection;
 use crate::error::Error;
+use crate::handler::{Echo, Handler, SessionInfo};
 use crate::http::Answer;
 use crate::pool::Pool;
+use crate::push::Sessions;
 use crate::registry::Registry;
 use crate::session::{self, Upgraded};
+use crate::state::Shared;
 use crate::throttle::Throttle;
 use std::io::{Read, Write};
 use std::net::{
@@ -28,20 +31,16 @@ const CONNECTION_STACK_BYTES: usize = 128 * 1024;
 /// tungstenite's read buffer per session; messages larger than it are read in
 /// several steps (its default, 128 KiB, is zero-filled before every read).
 const READ_BUFFER_BYTES: usize = 4096;
-/// How long stopping waits for sessions to send their close frames.
-const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long stopping waits for sessions to end: their close frames, and a
+/// handler's cleanup (an `--exec` program gets 2 s, then SIGTERM, then 2 s).
+const STOP_GRACE: Duration = Duration::from_millis(4500);
 /// Longest timeout honoured; more would overflow `Instant` arithmetic.
 const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// What every connection thread shares.
-pub struct Shared {
-    pub(crate) config: Config,
-    pub(crate) auth: Arc<dyn Authenticator>,
-    pub(crate) throttle: Throttle,
-    pub(crate) registry: Registry,
-    pub(crate) ws_config: WebSocketConfig,
-    open: AtomicUsize,
-    stopping: AtomicBool,
+/// The threads kept for reuse: connection threads (head, handshake) and
+/// session threads.
+#[derive(Default)]
+struct Pools {
     connections: Pool<(TcpStream, Slot)>,
     sessions: Pool<(Upgraded, Slot)>,
 }
@@ -59,6 +58,7 @@ pub struct Shared {
 pub struct Server {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    pools: Arc<Pools>,
     accept_thread: Option<JoinHandle<()>>,
     tick_thread: Option<JoinHandle<()>>,
     stop_ticking: Option<mpsc::Sender<()>>,
@@ -66,14 +66,45 @@ pub struct Server {
 
 impl Server {
     /// Binds `addr` (port 0 picks a free port) and starts serving on
-    /// background threads.
+    /// background threads, with the echo as every session's handler.
     pub fn start(
+        addr: impl ToSocketAddrs + std::fmt::Display,
+        config: Config,
+        auth: impl Authenticator + 'static,
+    ) -> Result<Server, Error> {
+        let (greeting, prefix) = (config.greeting.clone(), config.echo_prefix.clone());
+        Server::start_with_handler(addr, config, auth, move |info| {
+            Echo::new(&info.identity.user, &greeting, &prefix)
+        })
+    }
+
+    /// Like [`Server::start`], with a handler of your own, made for each
+    /// session by `make_handler` when it opens:
+    ///
+    /// ```no_run
+    /// use wsauth::{Config, Grant, Handler, Reply, Server, TokenStore};
+    ///
+    /// struct Shout;
+    /// impl Handler for Shout {
+    ///     fn on_text(&mut self, text: &str, reply: &mut Reply<'_>) {
+    ///         reply.text(text.to_uppercase());
+    ///     }
+    /// }
+    ///
+    /// let tokens = TokenStore::new(vec![Grant { user: "alice".into(), token: "s3cret".into(), expires: None }]);
+    /// let server = Server::start_with_handler("127.0.0.1:0", Config::default(), tokens, |_info| Shout)?;
+    /// # server.stop();
+    /// # Ok::<(), wsauth::Error>(())
+    /// ```
+    pub fn start_with_handler<H: Handler + 'static>(
         addr: impl ToSocketAddrs + std::fmt::Display,
         mut config: Config,
         auth: impl Authenticator + 'static,
+        make_handler: impl Fn(&SessionInfo) -> H + Send + Sync + 'static,
     ) -> Result<Server, Error> {
         config.handshake_timeout = config.handshake_timeout.min(MAX_TIMEOUT);
         config.idle_timeout = config.idle_timeout.map(|t| t.min(MAX_TIMEOUT));
+        config.write_timeout = config.write_timeout.min(MAX_TIMEOUT);
         let listener = TcpListener::bind(&addr).map_err(|source| Error::Bind {
             addr: addr.to_string(),
             source,
@@ -94,17 +125,17 @@ impl Server {
             throttle: Throttle::new(config.max_auth_failures),
             config,
             auth: Arc::new(auth),
-            registry: Registry::default(),
+            registry: Arc::new(Registry::default()),
             ws_config,
+            make_handler: Box::new(move |info| Box::new(make_handler(info))),
             open: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
-            connections: Pool::default(),
-            sessions: Pool::default(),
         });
-        let accept_shared = shared.clone();
+        let pools = Arc::new(Pools::default());
+        let (accept_shared, accept_pools) = (shared.clone(), pools.clone());
         let accept_thread = thread::Builder::new()
             .name("wsauth-accept".into())
-            .spawn(move || accept_loop(listener, accept_shared))?;
+            .spawn(move || accept_loop(listener, accept_shared, accept_pools))?;
         let (stop_ticking, ticks) = mpsc::channel();
         let tick_shared = shared.clone();
         let tick_thread = thread::Builder::new()
@@ -113,6 +144,7 @@ impl Server {
         Ok(Server {
             addr: local,
             shared,
+            pools,
             accept_thread: Some(accept_thread),
             tick_thread: Some(tick_thread),
             stop_ticking: Some(stop_ticking),
@@ -137,9 +169,16 @@ impl Server {
         self.shared.open.load(Ordering::SeqCst)
     }
 
-    /// Live WebSocket sessions.
+    /// Live WebSocket sessions (those still awaiting a first-message token
+    /// included).
     pub fn live_sessions(&self) -> usize {
         self.shared.registry.len()
+    }
+
+    /// The live sessions: list them, send to all of them or to one user's.
+    /// The value stays usable from any thread.
+    pub fn sessions(&self) -> Sessions {
+        Sessions::new(self.shared.registry.clone())
     }
 
     /// Stops accepting, closes every session with 1001 `server shutting
@@ -153,8 +192,8 @@ impl Server {
             return;
         };
         self.shared.stopping.store(true, Ordering::SeqCst);
-        self.shared.connections.release();
-        self.shared.sessions.release();
+        self.pools.connections.release();
+        self.pools.sessions.release();
         // Wake the blocked accept() with a connection of our own.
         if TcpStream::connect_timeout(&reachable(self.addr), Duration::from_secs(1)).is_ok() {
             let _ = accept_thread.join();
@@ -186,7 +225,7 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>, pools: Arc<Pools>) {
     for stream in listener.incoming() {
         if shared.stopping.load(Ordering::SeqCst) {
             return;
@@ -205,15 +244,15 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             refuse_busy(stream);
             continue;
         }
-        let slot = Slot(shared.clone());
+        let slot = Slot(shared.clone(), pools.clone());
         let job = (stream, slot);
         // A thread that finished its last connection takes it; else a new one.
-        if let Some(job) = shared.connections.offer(job) {
-            let worker_shared = shared.clone();
+        if let Some(job) = pools.connections.offer(job) {
+            let (worker_shared, worker_pools) = (shared.clone(), pools.clone());
             spawn_worker("wsauth-conn", move || {
                 worker(
                     job,
-                    &worker_shared.connections,
+                    &worker_pools.connections,
                     &worker_shared.stopping,
                     serve_guarded,
                 )
@@ -227,10 +266,10 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 /// read heads and run handshakes, whose deeper stacks would otherwise stay
 /// resident for the whole life of every idle session.
 fn start_session(job: (Upgraded, Slot)) {
-    let shared = job.1.0.clone();
-    if let Some(job) = shared.sessions.offer(job) {
+    let (shared, pools) = (job.1.0.clone(), job.1.1.clone());
+    if let Some(job) = pools.sessions.offer(job) {
         spawn_worker("wsauth-session", move || {
-            worker(job, &shared.sessions, &shared.stopping, run_session_guarded)
+            worker(job, &pools.sessions, &shared.stopping, run_session_guarded)
         });
     }
 }
@@ -260,7 +299,7 @@ fn worker<T>(first: T, pool: &Pool<T>, stopping: &AtomicBool, work: fn(T)) {
 
 /// Holds one of the `max_connections` places; gives it back when dropped,
 /// even if the connection's thread panics.
-struct Slot(Arc<Shared>);
+struct Slot(Arc<Shared>, Arc<Pools>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
@@ -278,7 +317,7 @@ fn serve_guarded((stream, slot): (TcpStream, Slot)) {
 }
 
 fn run_session_guarded((upgraded, slot): (Upgraded, Slot)) {
-    let peer = Some(upgraded.peer);
+    let peer = Some(upgraded.link.peer());
     if let Err(panic) = catch_unwind(AssertUnwindSafe(|| session::run(upgraded, &slot.0))) {
         log_panic(peer, panic.as_ref());
     }
@@ -322,6 +361,7 @@ fn tick_loop(shared: &Shared, stop: mpsc::Receiver<()>) {
         if shared.auth.refresh(false) {
             shared.registry.revalidate(shared.auth.as_ref());
         }
+        shared.registry.wake_expired();
         shared.throttle.prune();
     }
 }

@@ -1,27 +1,39 @@
-//! A session after the upgrade: optional first-message authentication, the
-//! greeting, the echo loop, and every way a session can end.
+//! A session after the upgrade: optional first-message authentication, then
+//! the handler's calls, and every way a session can end.
 
 use crate::auth::{Identity, is_valid_token, unix_now};
+use crate::handler::{Handler, Reply, SessionInfo};
 use crate::handshake::Admission;
 use crate::http::{close_gracefully, is_timeout};
-use crate::registry::{Member, Wake};
-use crate::server::Shared;
-use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use crate::link::{Link, SessionStream, Wake, close_frame_bytes};
+use crate::push::{SessionHandle, Sessions};
+use crate::state::Shared;
+use std::borrow::Cow;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::{Error, Message, WebSocket};
 
 /// How long we wait for the peer's answer to a close frame we sent.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// How a session ended, for the log.
+/// How a session ended, for the log and the handler.
 struct End {
     /// The close code sent, or `None` when no close frame was exchanged.
     code: Option<u16>,
     /// A few words on why.
-    why: &'static str,
+    why: Cow<'static, str>,
+}
+
+impl End {
+    fn lost() -> End {
+        End {
+            code: None,
+            why: "connection lost".into(),
+        }
+    }
 }
 
 /// What one read produced.
@@ -32,94 +44,98 @@ enum Event {
     Ended(End),
 }
 
+/// A connection that passed the upgrade, ready for its session.
+pub struct Upgraded {
+    /// The WebSocket, the 101 already sent.
+    pub ws: WebSocket<SessionStream>,
+    /// What other threads may touch of the session.
+    pub link: Arc<Link>,
+    /// How the client was admitted.
+    pub admission: Admission,
+    /// The subprotocol selected in the 101.
+    pub subprotocol: Option<String>,
+}
+
 struct Session<'a> {
-    /// Declared (so dropped) before `ws`: the session leaves the registry
-    /// before its socket is closed, as the registry requires.
-    member: Member<'a>,
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<SessionStream>,
+    link: Arc<Link>,
     shared: &'a Shared,
     peer: SocketAddr,
     /// The close code the peer sent, once it sent one.
     peer_close: Option<Option<u16>>,
-    expires: Option<u64>,
-    token: String,
     received: u64,
-    sent: u64,
     /// The read timeout the socket has now, to set it only when it changes.
     read_timeout: Option<Option<Duration>>,
-}
-
-/// A connection that passed the upgrade, ready for its session.
-pub struct Upgraded {
-    /// The WebSocket, the 101 already sent.
-    pub ws: WebSocket<TcpStream>,
-    /// How the client was admitted.
-    pub admission: Admission,
-    /// The client's address.
-    pub peer: SocketAddr,
 }
 
 /// Runs a session to its end, then logs how it went.
 pub fn run(upgraded: Upgraded, shared: &Shared) {
     let Upgraded {
         ws,
+        link,
         admission,
-        peer,
+        subprotocol,
     } = upgraded;
-    let Some(member) = shared.registry.join(ws.get_ref()) else {
-        write_close_frame(ws.get_ref(), CloseCode::Away, "server shutting down");
+    let peer = link.peer();
+    // Declared before the handler, so dropped after it: a handler's cleanup
+    // (an --exec program's end) still counts as a live session at shutdown.
+    let Some(member) = shared.registry.join(link.clone()) else {
+        let _ = link.write_frames(&close_frame_bytes(1001, "server shutting down"), true);
         return;
     };
     let mut session = Session {
         ws,
+        link,
         shared,
-        member,
         peer,
         peer_close: None,
-        expires: None,
-        token: String::new(),
         received: 0,
-        sent: 0,
         read_timeout: None,
     };
-    let identity = match admission {
-        Admission::Authenticated { identity, token } => {
-            session.token = token;
-            identity
-        }
+    let (identity, token) = match admission {
+        Admission::Authenticated { identity, token } => (identity, token),
         Admission::AwaitingToken => match session.await_token() {
-            Ok(identity) => identity,
+            Ok(found) => found,
             Err(_) => return,
         },
     };
-    session.expires = identity.expires;
-    session.member.set_token(&session.token, identity.expires);
+    session.link.set_token(token, identity.expires);
+    member.authenticated(&identity.user);
     log::info!("{peer}: session opened for {}", identity.user);
     let started = Instant::now();
-    let end = session.greet_and_echo(&identity.user);
+    let info = SessionInfo {
+        identity: identity.clone(),
+        peer,
+        subprotocol,
+        handle: SessionHandle::new(&session.link),
+        sessions: Sessions::new(shared.registry.clone()),
+    };
+    let mut handler = (shared.make_handler)(&info);
+    let end = session.serve(handler.as_mut());
+    session.link.finish();
     let code = end.code.map_or("none".to_string(), |c| c.to_string());
     log::info!(
         "{peer}: session closed for {}: {:.1}s, {} in, {} out, close {code} ({})",
         identity.user,
         started.elapsed().as_secs_f64(),
         session.received,
-        session.sent,
+        session.link.messages_sent(),
         end.why
     );
+    handler.on_close(end.code);
+    drop(handler);
+    drop(member);
 }
 
 impl Session<'_> {
     /// With `first_message_auth`: the first message must be a valid token.
-    fn await_token(&mut self) -> Result<Identity, End> {
+    fn await_token(&mut self) -> Result<(Identity, String), End> {
         let deadline = Instant::now() + self.shared.config.handshake_timeout;
         let failure = loop {
             match self.next_event(Some(deadline)) {
                 Event::Message(Message::Text(text)) if is_valid_token(&text) => {
                     match self.shared.auth.authenticate(&text) {
-                        Some(identity) => {
-                            self.token = text.to_string();
-                            return Ok(identity);
-                        }
+                        Some(identity) => return Ok((identity, text.to_string())),
                         None => break "wrong token",
                     }
                 }
@@ -137,19 +153,14 @@ impl Session<'_> {
             self.peer
         );
         self.shared.throttle.record_failure(self.peer.ip());
-        Err(self.close(CloseCode::Policy, "invalid token"))
+        Err(self.close(CloseCode::Policy.into(), "invalid token".into()))
     }
 
-    fn greet_and_echo(&mut self, user: &str) -> End {
-        let greeting = &self.shared.config.greeting;
-        if !greeting.is_empty() {
-            if let Err(e) = self
-                .ws
-                .send(Message::text(greeting.replace("{user}", user)))
-            {
-                return self.on_error(e);
-            }
-            self.sent += 1;
+    /// Calls the handler for each message until the session ends, keeping
+    /// the idle ping and close and the token's expiry.
+    fn serve(&mut self, handler: &mut dyn Handler) -> End {
+        if let Some(end) = self.call(|reply| handler.on_open(reply)) {
+            return end;
         }
         let idle = self.shared.config.idle_timeout;
         let mut last_heard = Instant::now();
@@ -157,72 +168,83 @@ impl Session<'_> {
         loop {
             let idle_at = idle.map(|t| last_heard + t);
             let ping_at = idle.filter(|_| !pinged).map(|t| last_heard + t / 2);
-            let expires_at = self.expires.map(instant_of);
+            let expires_at = self.link.expires().map(instant_of);
             let deadline = [idle_at, ping_at, expires_at].into_iter().flatten().min();
-            match self.next_event(deadline) {
+            let end = match self.next_event(deadline) {
                 Event::Message(message) => {
                     last_heard = Instant::now();
                     pinged = false;
-                    if let Err(e) = self.answer(message) {
-                        return self.on_error(e);
-                    }
+                    self.dispatch(message, handler)
                 }
                 Event::Tick => {
                     let now = Instant::now();
                     if expires_at.is_some_and(|t| now >= t) && self.has_expired() {
-                        return self.close(CloseCode::Policy, "token expired");
-                    }
-                    if idle_at.is_some_and(|t| now >= t) {
-                        return self.close(CloseCode::Away, "idle timeout");
-                    }
-                    if ping_at.is_some_and(|t| now >= t) {
+                        Some(self.close(CloseCode::Policy.into(), "token expired".into()))
+                    } else if idle_at.is_some_and(|t| now >= t) {
+                        Some(self.close(CloseCode::Away.into(), "idle timeout".into()))
+                    } else if ping_at.is_some_and(|t| now >= t) {
                         pinged = true;
-                        if let Err(e) = self.ws.send(Message::Ping(Default::default())) {
-                            return self.on_error(e);
-                        }
+                        self.ws
+                            .send(Message::Ping(Default::default()))
+                            .err()
+                            .map(|e| self.on_error(e))
+                    } else {
+                        None
                     }
                 }
-                Event::Ended(end) => return end,
+                Event::Ended(end) => Some(end),
+            };
+            if let Some(end) = end {
+                return end;
             }
         }
     }
 
-    /// Echoes data messages; notes the peer's close (tungstenite answers it).
-    fn answer(&mut self, message: Message) -> Result<(), Error> {
-        let reply = match message {
+    /// Hands a data message to the handler; notes the peer's close
+    /// (tungstenite answers it, and the next read reports the end).
+    fn dispatch(&mut self, message: Message, handler: &mut dyn Handler) -> Option<End> {
+        match message {
             Message::Text(text) => {
-                let prefix = &self.shared.config.echo_prefix;
-                if prefix.is_empty() {
-                    Message::Text(text)
-                } else {
-                    let mut reply = String::with_capacity(prefix.len() + text.len());
-                    reply.push_str(prefix);
-                    reply.push_str(&text);
-                    Message::text(reply)
-                }
+                self.received += 1;
+                self.call(|reply| handler.on_text(&text, reply))
             }
-            Message::Binary(data) => Message::Binary(data),
+            Message::Binary(data) => {
+                self.received += 1;
+                self.call(|reply| handler.on_binary(&data, reply))
+            }
             Message::Close(frame) => {
                 self.peer_close = Some(frame.map(|f| close_reply_code(f.code)));
-                return Ok(());
+                None
             }
-            _ => return Ok(()),
-        };
-        self.received += 1;
-        self.ws.send(reply)?;
-        self.sent += 1;
-        Ok(())
+            _ => None,
+        }
+    }
+
+    /// Runs one handler call and acts on what it asked for.
+    fn call(&mut self, f: impl FnOnce(&mut Reply<'_>)) -> Option<End> {
+        let mut reply = Reply::new(&self.link);
+        f(&mut reply);
+        let (close, failed) = (reply.close.take(), reply.failed.take());
+        if let Some(wake) = self.link.woken() {
+            return Some(self.close_woken(wake));
+        }
+        if failed.is_some() {
+            return Some(End::lost());
+        }
+        close.map(|(code, reason)| self.close(code, reason.into()))
     }
 
     /// Whether the token has expired, asking the authenticator again in case
     /// its expiry moved.
     fn has_expired(&mut self) -> bool {
-        if self.expires.is_none_or(|e| unix_now() < e) {
+        let expires = self.link.expires();
+        if expires.is_none_or(|e| unix_now() < e) {
             return false;
         }
-        match self.shared.auth.authenticate(&self.token) {
-            Some(identity) if identity.expires != self.expires => {
-                self.expires = identity.expires;
+        let token = self.link.token().unwrap_or_default();
+        match self.shared.auth.authenticate(token) {
+            Some(identity) if identity.expires != expires => {
+                self.link.set_expires(identity.expires);
                 false
             }
             _ => true,
@@ -245,11 +267,8 @@ impl Session<'_> {
             _ => false,
         };
         if !keep {
-            if self.ws.get_ref().set_read_timeout(timeout).is_err() {
-                return Event::Ended(End {
-                    code: None,
-                    why: "connection lost",
-                });
+            if self.link.stream().set_read_timeout(timeout).is_err() {
+                return Event::Ended(End::lost());
             }
             self.read_timeout = Some(timeout);
         }
@@ -262,44 +281,41 @@ impl Session<'_> {
 
     /// Turns a read or write error into the right ending.
     fn on_error(&mut self, error: Error) -> End {
-        if let Some(wake) = self.member.woken() {
+        if let Some(wake) = self.link.woken() {
             return self.close_woken(wake);
         }
         match error {
             Error::ConnectionClosed => match self.peer_close {
                 Some(code) => End {
                     code,
-                    why: "closed by peer",
+                    why: "closed by peer".into(),
                 },
                 None => End {
                     code: None,
-                    why: "closed",
+                    why: "closed".into(),
                 },
             },
-            Error::Capacity(_) => self.close(CloseCode::Size, "message too big"),
-            Error::Utf8(_) => self.close(CloseCode::Invalid, "invalid UTF-8"),
+            Error::Capacity(_) => self.close(CloseCode::Size.into(), "message too big".into()),
+            Error::Utf8(_) => self.close(CloseCode::Invalid.into(), "invalid UTF-8".into()),
             Error::Protocol(tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)
             | Error::Io(_)
-            | Error::AlreadyClosed => End {
-                code: None,
-                why: "connection lost",
-            },
-            Error::Protocol(_) => self.close(CloseCode::Protocol, "protocol error"),
-            _ => self.close(CloseCode::Error, "internal error"),
+            | Error::AlreadyClosed => End::lost(),
+            Error::Protocol(_) => self.close(CloseCode::Protocol.into(), "protocol error".into()),
+            _ => self.close(CloseCode::Error.into(), "internal error".into()),
         }
     }
 
     /// Sends a close frame and waits briefly for the peer's answer. After a
     /// 1009 tungstenite repeats the error on every read, so the wait ends at
     /// once and the stream is dropped instead of hanging the client.
-    fn close(&mut self, code: CloseCode, reason: &'static str) -> End {
+    fn close(&mut self, code: u16, reason: Cow<'static, str>) -> End {
         let frame = CloseFrame {
-            code,
-            reason: reason.into(),
+            code: code.into(),
+            reason: reason.to_string().into(),
         };
         if self.ws.close(Some(frame)).is_ok() {
             let deadline = Instant::now() + CLOSE_GRACE;
-            let _ = self.ws.get_ref().set_read_timeout(Some(CLOSE_GRACE));
+            let _ = self.link.stream().set_read_timeout(Some(CLOSE_GRACE));
             self.read_timeout = Some(Some(CLOSE_GRACE));
             while Instant::now() < deadline {
                 match self.ws.read() {
@@ -308,47 +324,46 @@ impl Session<'_> {
                 }
             }
         }
-        close_gracefully(self.ws.get_mut());
+        close_gracefully(self.link.stream());
         End {
-            code: Some(code.into()),
+            code: Some(code),
             why: reason,
         }
     }
 
     /// Closes a session woken from outside. Its read half is already shut, so
-    /// tungstenite would refuse to write: the close frame goes to the socket.
+    /// tungstenite would refuse to write: the close frame goes to the link.
     fn close_woken(&mut self, wake: Wake) -> End {
-        let reason = match wake {
-            Wake::Shutdown => "server shutting down",
-            Wake::Revoked if self.expires.is_some_and(|e| unix_now() >= e) => "token expired",
-            Wake::Revoked => "token revoked",
+        let (code, why): (u16, Cow<'static, str>) = match wake {
+            Wake::Shutdown => (1001, "server shutting down".into()),
+            Wake::Revoked if self.link.expires().is_some_and(|e| unix_now() >= e) => {
+                (1008, "token expired".into())
+            }
+            Wake::Revoked => (1008, "token revoked".into()),
+            Wake::Closed => {
+                let (code, reason) = self
+                    .link
+                    .closed_by_handle()
+                    .unwrap_or((1000, String::new()));
+                let _ = self.link.stream().shutdown(Shutdown::Write);
+                let why = if reason.is_empty() {
+                    "closed by the server".into()
+                } else {
+                    reason.into()
+                };
+                return End {
+                    code: Some(code),
+                    why,
+                };
+            }
         };
-        let code = if wake == Wake::Shutdown {
-            CloseCode::Away
-        } else {
-            CloseCode::Policy
-        };
-        write_close_frame(self.ws.get_ref(), code, reason);
+        let _ = self.link.write_frames(&close_frame_bytes(code, &why), true);
+        let _ = self.link.stream().shutdown(Shutdown::Write);
         End {
-            code: Some(code.into()),
-            why: reason,
+            code: Some(code),
+            why,
         }
     }
-}
-
-/// Writes a close frame straight to the socket and ends our side of it.
-fn write_close_frame(mut stream: &TcpStream, code: CloseCode, reason: &'static str) {
-    let mut bytes = Vec::with_capacity(2 + 2 + reason.len());
-    if Frame::close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    }))
-    .format(&mut bytes)
-    .is_ok()
-    {
-        let _ = stream.write_all(&bytes);
-    }
-    let _ = stream.shutdown(Shutdown::Write);
 }
 
 /// The code tungstenite answers a peer's close with: the same one, or 1002

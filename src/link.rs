@@ -1,0 +1,410 @@
+//! What other threads may touch of a live session: the write side of its
+//! socket, its wake-up, its counters and its token's expiry.
+//!
+//! Only the session's own thread reads the socket. Any thread may write, but
+//! one at a time and whole frames only: every write, the session's own
+//! (tungstenite's pongs and close replies included) and every push from
+//! another thread, goes through [`Link::write_frames`], which takes the
+//! link's writer lock for one whole buffer of whole frames. tungstenite formats
+//! a frame completely before any I/O and, with a zero write buffer, hands each
+//! one whole to a single `write` call (`protocol/frame/mod.rs`), so no frame is
+//! ever split between two writers.
+
+use crate::http::is_timeout;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Most threads waiting at once to write to one session; past it a push
+/// fails with [`SendError::Full`] at once instead of queueing.
+pub const MAX_WAITING_WRITERS: usize = 16;
+
+/// Why a push could not be delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The session has ended, or has sent its close frame.
+    Closed,
+    /// Too many other threads are already waiting to write to this session.
+    Full,
+    /// The frame could not be written within the write timeout; if part of
+    /// it was, the session was cut off (a half frame cannot be taken back).
+    TimedOut,
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SendError::Closed => "the session is closed",
+            SendError::Full => "too many writers are waiting for this session",
+            SendError::TimedOut => "the session did not take the message within the write timeout",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// Why a session was woken from outside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// Its token is no longer valid (or has expired).
+    Revoked = 1,
+    /// The server is stopping.
+    Shutdown = 2,
+    /// A handle sent a close frame.
+    Closed = 3,
+}
+
+/// One live session's shared part.
+pub struct Link {
+    stream: TcpStream,
+    peer: SocketAddr,
+    write_timeout: Duration,
+    writer: Mutex<Writer>,
+    writer_free: Condvar,
+    wake: AtomicU8,
+    /// Data messages sent, by the session and by pushes alike.
+    messages_sent: AtomicU64,
+    /// Unix seconds at which the token expires; `u64::MAX`: never.
+    expires: AtomicU64,
+    /// The token the session runs on, for re-checks; set once authenticated.
+    token: OnceLock<String>,
+    /// The close frame a handle sent, for the session's log line.
+    closed_by_handle: Mutex<Option<(u16, String)>>,
+}
+
+#[derive(Default)]
+struct Writer {
+    /// A thread is writing (outside the mutex, which only guards this state).
+    busy: bool,
+    waiting: usize,
+    /// Our close frame went out, a write failed, or the session is over:
+    /// no frame may follow (RFC 6455 forbids data after our Close).
+    closed: bool,
+}
+
+impl Link {
+    /// Wraps an upgraded connection's socket.
+    pub fn new(stream: TcpStream, peer: SocketAddr, write_timeout: Duration) -> Arc<Link> {
+        Arc::new(Link {
+            stream,
+            peer,
+            write_timeout,
+            writer: Mutex::new(Writer::default()),
+            writer_free: Condvar::new(),
+            wake: AtomicU8::new(0),
+            messages_sent: AtomicU64::new(0),
+            expires: AtomicU64::new(u64::MAX),
+            token: OnceLock::new(),
+            closed_by_handle: Mutex::new(None),
+        })
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The socket, for the session thread's reads and read timeouts.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    fn state(&self) -> MutexGuard<'_, Writer> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `bytes`, whole frames only, as one unit: no other writer's
+    /// frame can come between them. `own` writes (the session thread's) are
+    /// never refused for too many waiters.
+    pub fn write_frames(&self, bytes: &[u8], own: bool) -> Result<(), SendError> {
+        let deadline = Instant::now() + self.write_timeout;
+        self.acquire(deadline, own)?;
+        let written = write_all_before(&self.stream, bytes, deadline);
+        let failed = written.is_err();
+        if failed {
+            // Part of a frame may be out: nothing more can follow it.
+            let _ = self.stream.shutdown(Shutdown::Both);
+        }
+        self.release(failed || carries_close_frame(bytes));
+        match written {
+            Ok(()) => Ok(()),
+            Err(e) if is_timeout(&e) => Err(SendError::TimedOut),
+            Err(_) => Err(SendError::Closed),
+        }
+    }
+
+    fn acquire(&self, deadline: Instant, own: bool) -> Result<(), SendError> {
+        let mut state = self.state();
+        if state.busy && !own && state.waiting >= MAX_WAITING_WRITERS {
+            return Err(SendError::Full);
+        }
+        state.waiting += 1;
+        while state.busy && !state.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                state.waiting -= 1;
+                return Err(SendError::TimedOut);
+            }
+            state = self
+                .writer_free
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        state.waiting -= 1;
+        if state.closed {
+            return Err(SendError::Closed);
+        }
+        state.busy = true;
+        Ok(())
+    }
+
+    fn release(&self, close: bool) {
+        let mut state = self.state();
+        state.busy = false;
+        state.closed |= close;
+        drop(state);
+        self.writer_free.notify_one();
+    }
+
+    /// Ends the session's writing side for good: waits for a write in
+    /// progress, then refuses every later one. Called by the session at its end.
+    pub fn finish(&self) {
+        let mut state = self.state();
+        state.closed = true;
+        while state.busy {
+            state = self
+                .writer_free
+                .wait(state)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        drop(state);
+        self.writer_free.notify_all();
+    }
+
+    /// Whether no more frames can be sent.
+    pub fn is_closed(&self) -> bool {
+        self.state().closed
+    }
+
+    /// Counts data messages sent.
+    pub fn count_sent(&self, messages: u64) {
+        self.messages_sent.fetch_add(messages, Ordering::Relaxed);
+    }
+
+    /// Data messages sent so far.
+    pub fn messages_sent(&self) -> u64 {
+        self.messages_sent.load(Ordering::Relaxed)
+    }
+
+    /// Sends a close frame from outside the session and wakes it to end.
+    pub fn close_from_handle(&self, code: u16, reason: &str) -> Result<(), SendError> {
+        let bytes = close_frame_bytes(code, reason);
+        self.write_frames(&bytes, false)?;
+        *self
+            .closed_by_handle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((code, reason.to_string()));
+        self.wake(Wake::Closed);
+        Ok(())
+    }
+
+    /// The close a handle sent, if one did.
+    pub fn closed_by_handle(&self) -> Option<(u16, String)> {
+        self.closed_by_handle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Wakes the session's blocked read: `shutdown(Read)` on its socket (the
+    /// descriptor stays open while this link exists, so it cannot have been
+    /// reused). The first reason wins.
+    pub fn wake(&self, reason: Wake) {
+        if self
+            .wake
+            .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            let _ = self.stream.shutdown(Shutdown::Read);
+        }
+    }
+
+    /// Why the session was woken, if it was.
+    pub fn woken(&self) -> Option<Wake> {
+        match self.wake.load(Ordering::SeqCst) {
+            1 => Some(Wake::Revoked),
+            2 => Some(Wake::Shutdown),
+            3 => Some(Wake::Closed),
+            _ => None,
+        }
+    }
+
+    /// Cuts the connection off (a session stuck writing when the server stops).
+    pub fn cut(&self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// Records the token the session runs on and its expiry.
+    pub fn set_token(&self, token: String, expires: Option<u64>) {
+        let _ = self.token.set(token);
+        self.set_expires(expires);
+    }
+
+    /// The token the session runs on, once authenticated.
+    pub fn token(&self) -> Option<&str> {
+        self.token.get().map(String::as_str)
+    }
+
+    /// When the token expires (Unix seconds); `None` never.
+    pub fn expires(&self) -> Option<u64> {
+        match self.expires.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            at => Some(at),
+        }
+    }
+
+    /// Moves the token's expiry (a reload may change it).
+    pub fn set_expires(&self, expires: Option<u64>) {
+        self.expires
+            .store(expires.unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+}
+
+/// The stream tungstenite runs the session on: reads from the socket, writes
+/// through the link's writer lock.
+pub struct SessionStream(pub Arc<Link>);
+
+impl Read for SessionStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&self.0.stream).read(buf)
+    }
+}
+
+impl Write for SessionStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.0.write_frames(buf, true) {
+            Ok(()) => Ok(buf.len()),
+            // Never a WouldBlock: tungstenite would keep the frame and retry,
+            // and the session would take it for a read timeout.
+            Err(e) => Err(io::Error::new(io::ErrorKind::BrokenPipe, e)),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A close frame, formatted.
+pub fn close_frame_bytes(code: u16, reason: &str) -> Vec<u8> {
+    use tungstenite::protocol::frame::{CloseFrame, Frame};
+    let mut bytes = Vec::with_capacity(4 + reason.len());
+    let frame = Frame::close(Some(CloseFrame {
+        code: code.into(),
+        reason: reason.to_string().into(),
+    }));
+    // Formatting into a Vec cannot fail.
+    let _ = frame.format(&mut bytes);
+    bytes
+}
+
+/// Whether a buffer of whole, unmasked frames holds a close frame.
+fn carries_close_frame(mut bytes: &[u8]) -> bool {
+    while bytes.len() >= 2 {
+        if bytes[0] & 0x0F == 0x8 {
+            return true;
+        }
+        let (header, length) = match bytes[1] & 0x7F {
+            126 if bytes.len() >= 4 => (4, u64::from(u16::from_be_bytes([bytes[2], bytes[3]]))),
+            127 if bytes.len() >= 10 => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&bytes[2..10]);
+                (10, u64::from_be_bytes(n))
+            }
+            126 | 127 => return false,
+            n => (2, u64::from(n)),
+        };
+        let mask = if bytes[1] & 0x80 != 0 { 4 } else { 0 };
+        let Ok(next) = usize::try_from(length.saturating_add(header + mask)) else {
+            return false;
+        };
+        bytes = bytes.get(next..).unwrap_or_default();
+    }
+    false
+}
+
+/// Writes all of `bytes` to the socket, giving up at `deadline` (a timeout
+/// error). Non-blocking sends and `poll` make the deadline exact, which a
+/// socket send timeout is not (it restarts with every partial write).
+pub fn write_all_before(stream: &TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    let fd = stream.as_raw_fd();
+    while !bytes.is_empty() {
+        // SAFETY: `fd` is the open socket `stream` owns; the buffer is valid.
+        let sent = unsafe {
+            libc::send(
+                fd,
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if sent >= 0 {
+            bytes = &bytes[sent as usize..];
+            continue;
+        }
+        let error = io::Error::last_os_error();
+        match error.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => wait_writable(fd, deadline)?,
+            _ => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+fn wait_writable(fd: libc::c_int, deadline: Instant) -> io::Result<()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    let mut pollfd = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let millis = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+    // SAFETY: one valid pollfd, as the count says.
+    let ready = unsafe { libc::poll(&mut pollfd, 1, millis) };
+    if ready < 0 {
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_frames_are_found_behind_other_frames() {
+        let pong = [0x8A, 0x02, b'h', b'i'];
+        let text = [0x81, 0x01, b'x'];
+        let close = close_frame_bytes(1000, "bye");
+        assert!(!carries_close_frame(&[pong.as_slice(), &text].concat()));
+        assert!(carries_close_frame(&[pong.as_slice(), &close].concat()));
+        assert!(carries_close_frame(&close));
+        let mut long = vec![0x82, 126, 0x01, 0x00];
+        long.extend(std::iter::repeat_n(0u8, 256));
+        long.extend_from_slice(&close);
+        assert!(carries_close_frame(&long));
+        assert!(!carries_close_frame(&long[..260]));
+    }
+}

@@ -1,0 +1,148 @@
+//! Server push: send to a live session from any thread, list the live
+//! sessions, and broadcast to all of them or to one user's.
+
+use crate::handler::{Message, sendable_code, short_reason};
+use crate::link::{Link, SendError};
+use crate::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+
+/// Sends to one session from any thread. Cloneable and cheap to keep: it
+/// holds no file descriptor open and wakes nothing while unused.
+///
+/// A send writes the whole frame to the socket before it returns, after the
+/// frame another writer may be sending; it never waits longer than the
+/// write timeout ([`Config::write_timeout`](crate::Config::write_timeout)).
+///
+/// ```no_run
+/// # fn keep(handle: wsauth::SessionHandle) {
+/// std::thread::spawn(move || {
+///     for reading in 0.. {
+///         if handle.send(format!("reading {reading}")).is_err() {
+///             break; // the session has ended
+///         }
+///         std::thread::sleep(std::time::Duration::from_secs(1));
+///     }
+/// });
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct SessionHandle {
+    link: Weak<Link>,
+}
+
+impl SessionHandle {
+    pub(crate) fn new(link: &Arc<Link>) -> Self {
+        SessionHandle {
+            link: Arc::downgrade(link),
+        }
+    }
+
+    /// Sends a text (`String`, `&str`) or binary (`Vec<u8>`) message.
+    pub fn send(&self, message: impl Into<Message>) -> Result<(), SendError> {
+        self.send_frame(&message.into().to_frame())
+    }
+
+    pub(crate) fn send_frame(&self, frame: &[u8]) -> Result<(), SendError> {
+        let link = self.link.upgrade().ok_or(SendError::Closed)?;
+        link.write_frames(frame, false)?;
+        link.count_sent(1);
+        Ok(())
+    }
+
+    /// Closes the session with `code` and `reason` (see
+    /// [`Reply::close`](crate::Reply::close) for the codes allowed).
+    pub fn close(&self, code: u16, reason: &str) -> Result<(), SendError> {
+        let link = self.link.upgrade().ok_or(SendError::Closed)?;
+        link.close_from_handle(sendable_code(code), &short_reason(reason.to_string()))
+    }
+
+    /// Whether the session can still be sent to.
+    pub fn is_open(&self) -> bool {
+        self.link.upgrade().is_some_and(|link| !link.is_closed())
+    }
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link").field("peer", &self.peer()).finish()
+    }
+}
+
+/// One live, authenticated session.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct LiveSession {
+    /// Who it belongs to.
+    pub user: String,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Sends to it.
+    pub handle: SessionHandle,
+}
+
+/// The live sessions of one server: list them, send to all or to one user's.
+/// Cloneable; get it from [`Server::sessions`](crate::Server::sessions) or
+/// [`SessionInfo::sessions`](crate::SessionInfo::sessions).
+///
+/// ```no_run
+/// # fn chat(sessions: wsauth::Sessions) {
+/// let delivered = sessions.broadcast("server restarting in a minute");
+/// let to_alice = sessions.send_to_user("alice", "hello alice");
+/// println!("{delivered} sessions told, {to_alice} of them alice's");
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Sessions {
+    registry: Arc<Registry>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("live", &self.registry.len())
+            .finish()
+    }
+}
+
+impl Sessions {
+    pub(crate) fn new(registry: Arc<Registry>) -> Self {
+        Sessions { registry }
+    }
+
+    /// The authenticated sessions open now.
+    pub fn list(&self) -> Vec<LiveSession> {
+        self.registry
+            .authenticated()
+            .into_iter()
+            .map(|(user, link)| LiveSession {
+                user: user.to_string(),
+                peer: link.peer(),
+                handle: SessionHandle::new(&link),
+            })
+            .collect()
+    }
+
+    /// Sends `message` to every authenticated session; returns how many took
+    /// it. The frame is formatted once; each session is written in turn.
+    pub fn broadcast(&self, message: impl Into<Message>) -> usize {
+        self.send_where(message.into(), |_| true)
+    }
+
+    /// Sends `message` to every session of `user`; returns how many took it.
+    pub fn send_to_user(&self, user: &str, message: impl Into<Message>) -> usize {
+        self.send_where(message.into(), |u| u == user)
+    }
+
+    fn send_where(&self, message: Message, wanted: impl Fn(&str) -> bool) -> usize {
+        let frame = message.to_frame();
+        let mut delivered = 0;
+        for (user, link) in self.registry.authenticated() {
+            if wanted(&user) && link.write_frames(&frame, false).is_ok() {
+                link.count_sent(1);
+                delivered += 1;
+            }
+        }
+        delivered
+    }
+}

@@ -1,0 +1,27 @@
+//! What every step of a connection shares: the settings, the authenticator,
+//! the failure throttle, the live sessions and the session handler.
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::handler::{Handler, SessionInfo};
+use crate::registry::Registry;
+use crate::throttle::Throttle;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use tungstenite::protocol::WebSocketConfig;
+
+/// Makes the handler of each new session.
+pub type MakeHandler = dyn Fn(&SessionInfo) -> Box<dyn Handler> + Send + Sync;
+
+/// Shared by the listener, the connection threads and the session threads.
+pub struct Shared {
+    pub config: Config,
+    pub auth: Arc<dyn Authenticator>,
+    pub throttle: Throttle,
+    pub registry: Arc<Registry>,
+    pub ws_config: WebSocketConfig,
+    pub make_handler: Box<MakeHandler>,
+    /// Open connections, HTTP and WebSocket together.
+    pub open: AtomicUsize,
+    pub stopping: AtomicBool,
+}
