@@ -8,7 +8,8 @@ use std::time::Duration;
 
 /// The `--help` text.
 pub const USAGE: &str = "\
-wsauth: a WebSocket echo server that checks a token before the upgrade
+wsauth: a WebSocket server that checks a token before the upgrade, then echoes
+(or runs a program per session with --exec)
 
 usage: wsauth [OPTIONS]
 
@@ -22,6 +23,8 @@ usage: wsauth [OPTIONS]
   --idle-timeout SECS         close a silent session after this; ping at half; 0 disables [60]
   --echo-prefix TEXT          prepended to echoed text [\"Message text was: \"]
   --greeting TEXT             sent after the upgrade, {user} replaced; empty sends none [\"Hello {user}\"]
+  --exec COMMAND              run `/bin/sh -c COMMAND` per session instead of the echo:
+                              text messages to its stdin, its stdout lines back
   --first-message-auth        also accept upgrades without a token; the first message must be it
   --max-auth-failures N       failed authentications per IP per minute before 429; 0 disables [20]
   --log-level LEVEL           error, warn, info, debug or trace [info, or RUST_LOG]
@@ -52,6 +55,8 @@ pub struct Options {
     pub tokens_file: Option<PathBuf>,
     /// The `--log-level`, if given.
     pub log_level: Option<log::LevelFilter>,
+    /// The `--exec` command, if given: it replaces the echo.
+    pub exec: Option<String>,
     /// The server settings.
     pub config: Config,
 }
@@ -74,8 +79,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
         tokens: Vec::new(),
         tokens_file: None,
         log_level: None,
+        exec: None,
         config: Config::default(),
     };
+    let mut echo_flag = None;
     let config = &mut options.config;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -117,8 +124,21 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
                 let secs = number(&flag, &value()?)?;
                 config.idle_timeout = (secs > 0).then(|| Duration::from_secs(secs as u64));
             }
-            "--echo-prefix" => config.echo_prefix = value()?,
-            "--greeting" => config.greeting = value()?,
+            "--echo-prefix" => {
+                config.echo_prefix = value()?;
+                echo_flag = Some("--echo-prefix");
+            }
+            "--greeting" => {
+                config.greeting = value()?;
+                echo_flag = Some("--greeting");
+            }
+            "--exec" => {
+                let command = value()?;
+                if command.trim().is_empty() {
+                    return Err(UsageError("--exec: the command is empty".into()));
+                }
+                options.exec = Some(command);
+            }
             "--max-auth-failures" => config.max_auth_failures = number(&flag, &value()?)?,
             "--log-level" => {
                 let text = value()?;
@@ -133,6 +153,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             }
             _ => return Err(UsageError(format!("unknown argument `{flag}`"))),
         }
+    }
+    if let (Some(_), Some(flag)) = (&options.exec, echo_flag) {
+        return Err(UsageError(format!(
+            "--exec replaces the echo: it cannot be used with {flag}"
+        )));
     }
     Ok(Command::Run(Box::new(options)))
 }

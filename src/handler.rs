@@ -155,6 +155,13 @@ impl<'a> Reply<'a> {
         }
     }
 
+    /// Whether the session has been told to end (shutdown, a revoked or
+    /// expired token, a handle's close): a handler busy with a long task
+    /// should return soon.
+    pub fn is_closing(&self) -> bool {
+        self.link.woken().is_some() || self.link.is_closed()
+    }
+
     fn send_frame(&mut self, frame: &[u8]) {
         if self.close.is_some() || self.failed.is_some() {
             return;

@@ -5,6 +5,7 @@ use signal_hook::iterator::Signals;
 use std::io::Write;
 use std::process::ExitCode;
 use wsauth::cli::{self, Command, Options};
+use wsauth::exec::Exec;
 use wsauth::{Grant, Server, TokenStore, auth};
 
 fn main() -> ExitCode {
@@ -53,8 +54,15 @@ fn run(options: Options) -> Result<(), String> {
     }
     // Registered before serving, so no signal can arrive unhandled.
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|e| e.to_string())?;
-    let server =
-        Server::start(options.listen.as_str(), options.config, store).map_err(|e| e.to_string())?;
+    let listen = options.listen.as_str();
+    let server = match options.exec {
+        Some(command) => {
+            let exec = Exec::new(command, options.config.max_message_bytes);
+            Server::start_with_handler(listen, options.config, store, move |info| exec.start(info))
+        }
+        None => Server::start(listen, options.config, store),
+    }
+    .map_err(|e| e.to_string())?;
 
     let addr = server.local_addr();
     let mut stdout = std::io::stdout();
