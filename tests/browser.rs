@@ -89,40 +89,73 @@ fn browser_or_skip(test: &str) -> Option<&'static Browser> {
     }
 }
 
-/// One run of the driver script against the page of `page_server`.
-struct Scenario<'a> {
-    /// `load`, `echo`, `refused` or `closed`: what the script does and checks.
-    script: &'a str,
-    /// Names the screenshot.
-    name: &'a str,
-    token: &'a str,
-    /// `subprotocol`, `query` or `first-message`.
-    method: &'a str,
-    /// For `refused`, the HTTP status behind it; for `closed`, "CODE reason".
-    expect: &'a str,
-    /// Point the page's socket at this other server instead of its own.
-    socket_server: Option<&'a Server>,
+/// Which servers a scenario runs against.
+#[derive(Clone, Copy)]
+enum Servers {
+    /// One server with the default settings: the page and its socket.
+    Default,
+    /// One server that also takes the token in the first message.
+    FirstMessage,
+    /// The page from one server, its socket to another that does not allow
+    /// the page's origin.
+    ForeignOrigin,
+    /// The same, with the page's origin allowed by the socket's server.
+    AllowedForeignOrigin,
 }
 
-impl Default for Scenario<'_> {
-    fn default() -> Self {
-        Scenario {
-            script: "echo",
-            name: "",
-            token: ALICE,
-            method: "subprotocol",
-            expect: "",
-            socket_server: None,
+impl Servers {
+    /// Starts them; returns the page's server and, where it differs, the socket's.
+    fn start(self) -> (Server, Option<Server>) {
+        match self {
+            Servers::Default => (start(Config::default()), None),
+            Servers::FirstMessage => {
+                let mut config = Config::default();
+                config.first_message_auth = true;
+                (start(config), None)
+            }
+            Servers::ForeignOrigin => (start(Config::default()), Some(start(Config::default()))),
+            Servers::AllowedForeignOrigin => {
+                let foreign = start(Config::default());
+                let mut config = Config::default();
+                config.allowed_origins = vec![format!("http://{}", foreign.local_addr())];
+                (foreign, Some(start(config)))
+            }
         }
     }
 }
 
-impl Scenario<'_> {
+/// One run of the driver script.
+struct Scenario {
+    /// `load`, `echo`, `refused` or `closed`: what the script does and checks.
+    script: &'static str,
+    /// Names the screenshot.
+    name: &'static str,
+    token: &'static str,
+    /// `subprotocol`, `query` or `first-message`.
+    method: &'static str,
+    /// For `refused`, the HTTP status behind it; for `closed`, "CODE reason".
+    expect: &'static str,
+    servers: Servers,
+}
+
+/// Alice's token by subprotocol on one default server, connected and echoed:
+/// what each scenario below changes.
+const ECHO: Scenario = Scenario {
+    script: "echo",
+    name: "",
+    token: ALICE,
+    method: "subprotocol",
+    expect: "",
+    servers: Servers::Default,
+};
+
+impl Scenario {
     /// Runs the scenario in Chromium (or skips it) and asserts it passed.
-    fn run(&self, page_server: &Server) {
+    fn run(&self) {
         let Some(browser) = browser_or_skip(self.name) else {
             return;
         };
+        let (page_server, socket_server) = self.servers.start();
         let screenshots = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .parent()
             .expect("the target directory")
@@ -145,7 +178,7 @@ impl Scenario<'_> {
                 "WSAUTH_SCREENSHOT",
                 screenshots.join(format!("{}.png", self.name)),
             );
-        if let Some(other) = self.socket_server {
+        if let Some(other) = &socket_server {
             command.env("WSAUTH_SOCKET_HOST", other.local_addr().to_string());
         }
         let output = command.output().expect("node runs");
@@ -161,136 +194,73 @@ impl Scenario<'_> {
     }
 }
 
-fn first_message_config() -> Config {
-    let mut config = Config::default();
-    config.first_message_auth = true;
-    config
+/// A `#[test]` for each row: its name states the rule, the scenario checks it.
+macro_rules! scenarios {
+    ($($(#[$doc:meta])* $test:ident: $scenario:expr,)*) => {
+        $(
+            $(#[$doc])*
+            #[test]
+            fn $test() {
+                $scenario.run();
+            }
+        )*
+    };
 }
 
-#[test]
-fn page_loads_without_console_errors_or_csp_violations() {
-    let server = start(Config::default());
-    Scenario {
-        script: "load",
-        name: "page-loaded",
-        ..Scenario::default()
-    }
-    .run(&server);
-}
-
-#[test]
-fn token_by_subprotocol_connects_greets_and_echoes() {
-    let server = start(Config::default());
-    Scenario {
-        name: "subprotocol-connected",
-        method: "subprotocol",
-        ..Scenario::default()
-    }
-    .run(&server);
-}
-
-#[test]
-fn token_by_query_connects_greets_and_echoes() {
-    let server = start(Config::default());
-    Scenario {
-        name: "query-connected",
-        method: "query",
-        ..Scenario::default()
-    }
-    .run(&server);
-}
-
-#[test]
-fn token_by_first_message_connects_greets_and_echoes() {
-    let server = start(first_message_config());
-    Scenario {
+scenarios! {
+    page_loads_without_console_errors_or_csp_violations:
+        Scenario { script: "load", name: "page-loaded", ..ECHO },
+    token_by_subprotocol_connects_greets_and_echoes:
+        Scenario { name: "subprotocol-connected", ..ECHO },
+    token_by_query_connects_greets_and_echoes:
+        Scenario { name: "query-connected", method: "query", ..ECHO },
+    token_by_first_message_connects_greets_and_echoes: Scenario {
         name: "first-message-connected",
         method: "first-message",
-        ..Scenario::default()
-    }
-    .run(&server);
-}
-
-#[test]
-fn wrong_token_by_subprotocol_shows_the_server_refused() {
-    let server = start(Config::default());
-    Scenario {
+        servers: Servers::FirstMessage,
+        ..ECHO
+    },
+    wrong_token_by_subprotocol_shows_the_server_refused: Scenario {
         script: "refused",
         name: "subprotocol-wrong-token",
         token: "not-the-token",
-        method: "subprotocol",
         expect: "401",
-        ..Scenario::default()
-    }
-    .run(&server);
-}
-
-#[test]
-fn wrong_token_by_query_shows_the_server_refused() {
-    let server = start(Config::default());
-    Scenario {
+        ..ECHO
+    },
+    wrong_token_by_query_shows_the_server_refused: Scenario {
         script: "refused",
         name: "query-wrong-token",
         token: "not-the-token",
         method: "query",
         expect: "401",
-        ..Scenario::default()
-    }
-    .run(&server);
-}
-
-#[test]
-fn wrong_token_by_first_message_shows_close_1008_invalid_token() {
-    let server = start(first_message_config());
-    Scenario {
+        ..ECHO
+    },
+    wrong_token_by_first_message_shows_close_1008_invalid_token: Scenario {
         script: "closed",
         name: "first-message-wrong-token",
         token: "not-the-token",
         method: "first-message",
         expect: "1008 invalid token",
-        ..Scenario::default()
-    }
-    .run(&server);
-}
-
-#[test]
-fn first_message_without_the_server_flag_shows_the_server_refused() {
-    let server = start(Config::default());
-    Scenario {
+        servers: Servers::FirstMessage,
+    },
+    first_message_without_the_server_flag_shows_the_server_refused: Scenario {
         script: "refused",
         name: "first-message-not-enabled",
         method: "first-message",
         expect: "401",
-        ..Scenario::default()
-    }
-    .run(&server);
-}
-
-#[test]
-fn page_from_a_foreign_origin_is_refused() {
-    let target = start(Config::default());
-    let foreign = start(Config::default());
-    Scenario {
+        ..ECHO
+    },
+    page_from_a_foreign_origin_is_refused: Scenario {
         script: "refused",
         name: "foreign-origin-refused",
         expect: "403",
-        socket_server: Some(&target),
-        ..Scenario::default()
-    }
-    .run(&foreign);
-}
-
-/// The control for the test above: the same page, once its origin is allowed.
-#[test]
-fn page_from_an_allowed_foreign_origin_connects() {
-    let foreign = start(Config::default());
-    let mut config = Config::default();
-    config.allowed_origins = vec![format!("http://{}", foreign.local_addr())];
-    let target = start(config);
-    Scenario {
+        servers: Servers::ForeignOrigin,
+        ..ECHO
+    },
+    /// The control for the test above: the same page, once its origin is allowed.
+    page_from_an_allowed_foreign_origin_connects: Scenario {
         name: "foreign-origin-allowed",
-        socket_server: Some(&target),
-        ..Scenario::default()
-    }
-    .run(&foreign);
+        servers: Servers::AllowedForeignOrigin,
+        ..ECHO
+    },
 }

@@ -34,6 +34,14 @@ pub fn start(config: Config) -> Server {
     Server::start("127.0.0.1:0", config, store).expect("server starts")
 }
 
+/// A server whose head timeout is far beyond any test's patience, so that an
+/// answer that arrives was decided by something else.
+pub fn patient_server() -> Server {
+    let mut config = Config::default();
+    config.handshake_timeout = Duration::from_secs(60);
+    start(config)
+}
+
 /// Sends raw bytes, then reads the whole answer until the server closes.
 pub fn raw(addr: SocketAddr, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
@@ -69,6 +77,23 @@ pub fn get(addr: SocketAddr, path: &str, headers: &[&str]) -> String {
     }
     request.push_str("\r\n");
     raw(addr, request.as_bytes())
+}
+
+/// A request for `path` with `method`, and nothing else but `Host`.
+pub fn request(addr: SocketAddr, method: &str, path: &str) -> String {
+    raw(
+        addr,
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
+    )
+}
+
+/// A `GET /healthz` head of exactly `len` bytes, padded in one header; without
+/// its final blank line when `complete` is false.
+pub fn head_of_len(len: usize, complete: bool) -> Vec<u8> {
+    let start = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+    let end = if complete { "\r\n\r\n" } else { "\r\n" };
+    let pad = len - start.len() - end.len();
+    format!("{start}{}{end}", "a".repeat(pad)).into_bytes()
 }
 
 /// The raw upgrade request for `/ws` plus extra headers and query.
@@ -142,6 +167,15 @@ pub fn connect_alice(addr: SocketAddr) -> Client {
     .expect("alice connects");
     assert_eq!(next_text(&mut ws), "Hello alice");
     ws
+}
+
+/// A WebSocket to `target` with extra headers; its greeting, after which it closes.
+pub fn greeting_with(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> String {
+    let (mut ws, _) = connect(addr, target, headers).expect("the upgrade succeeds");
+    let greeting = next_text(&mut ws);
+    let _ = ws.close(None);
+    while ws.read().is_ok() {}
+    greeting
 }
 
 /// The next text message; panics on anything else.

@@ -3,6 +3,7 @@
 use super::PATIENCE;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
@@ -146,5 +147,29 @@ pub fn finish(args: &[&str]) -> Finished {
         code: status.code(),
         stdout: stdout.join("\n"),
         stderr,
+    }
+}
+
+/// A file of its own for each test (a tokens file), removed afterwards.
+pub struct TempFile(pub PathBuf);
+
+impl TempFile {
+    /// Writes `contents` to a file named after `name` and this test process.
+    pub fn new(name: &str, contents: &[u8]) -> TempFile {
+        let path =
+            std::env::temp_dir().join(format!("wsauth-cli-{}-{name}.tokens", std::process::id()));
+        std::fs::write(&path, contents).unwrap();
+        TempFile(path)
+    }
+
+    /// The path, as a command-line argument.
+    pub fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }

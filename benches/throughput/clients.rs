@@ -1,0 +1,168 @@
+//! The clients: tungstenite over TCP for wsauth, plain `TcpStream`s for the
+//! floor; connect, upgrade, echo, finish.
+
+use crate::servers::{Kind, TOKEN};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::http::{HeaderName, HeaderValue};
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Bytes, HandshakeError, Message, WebSocket};
+
+/// How long a client waits for any answer before calling it an error.
+const CLIENT_PATIENCE: Duration = Duration::from_secs(30);
+
+/// A WebSocket client session.
+pub type Ws = WebSocket<TcpStream>;
+
+/// The headers a client adds to its upgrade request to authenticate, made
+/// afresh for each upgrade (so that a signed token can carry a fresh time).
+pub type Credential = Box<dyn Fn() -> Vec<(String, String)> + Sync>;
+
+/// `Authorization: Bearer TOKEN` on every upgrade.
+pub fn bearer(token: &str) -> Credential {
+    let value = format!("Bearer {token}");
+    Box::new(move || vec![("Authorization".to_string(), value.clone())])
+}
+
+/// One connection of either kind.
+pub enum Conn {
+    /// A session with wsauth.
+    Ws(Box<Ws>),
+    /// A connection to the floor, with a buffer for the echo.
+    Raw(TcpStream, Vec<u8>),
+}
+
+/// Settings of a client session that sends `message_bytes` at a time.
+fn client_config(message_bytes: usize) -> WebSocketConfig {
+    // A small read buffer: tungstenite zero-fills all of it before each read.
+    WebSocketConfig::default().read_buffer_size((message_bytes + 16).max(4096))
+}
+
+/// A TCP connection with `TCP_NODELAY` and the client's patience.
+fn tcp_connect(addr: SocketAddr) -> Result<TcpStream, String> {
+    let stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_nodelay(true)
+        .and_then(|()| stream.set_read_timeout(Some(CLIENT_PATIENCE)))
+        .map_err(|e| format!("socket options: {e}"))?;
+    Ok(stream)
+}
+
+/// Upgrades with `credential`'s headers; `Ok(Err(status))` when the server refused.
+pub fn ws_upgrade(
+    addr: SocketAddr,
+    credential: &Credential,
+    message_bytes: usize,
+) -> Result<Result<Ws, u16>, String> {
+    let stream = tcp_connect(addr)?;
+    let mut request = format!("ws://{addr}/ws")
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    for (name, value) in credential() {
+        request.headers_mut().insert(
+            HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?,
+            HeaderValue::from_str(&value).map_err(|e| e.to_string())?,
+        );
+    }
+    match tungstenite::client::client_with_config(
+        request,
+        stream,
+        Some(client_config(message_bytes)),
+    ) {
+        Ok((ws, _)) => Ok(Ok(ws)),
+        Err(HandshakeError::Failure(tungstenite::Error::Http(response))) => {
+            Ok(Err(response.status().as_u16()))
+        }
+        Err(e) => Err(format!("handshake: {e}")),
+    }
+}
+
+/// A session up to and including the greeting.
+fn ws_open(addr: SocketAddr, credential: &Credential, message_bytes: usize) -> Result<Ws, String> {
+    let mut ws = ws_upgrade(addr, credential, message_bytes)?
+        .map_err(|status| format!("upgrade refused with {status}"))?;
+    match ws.read().map_err(|e| format!("greeting: {e}"))? {
+        Message::Text(t) if t.starts_with("Hello") => Ok(ws),
+        other => Err(format!("expected the greeting, got {other:?}")),
+    }
+}
+
+/// A connection ready for echoes: for wsauth authenticated with `credential`
+/// and greeted; for the floor just connected.
+pub fn open_with(
+    kind: Kind,
+    addr: SocketAddr,
+    credential: &Credential,
+    message_bytes: usize,
+) -> Result<Conn, String> {
+    match kind {
+        Kind::Wsauth => Ok(Conn::Ws(Box::new(ws_open(
+            addr,
+            credential,
+            message_bytes,
+        )?))),
+        Kind::Raw => Ok(Conn::Raw(tcp_connect(addr)?, vec![0; message_bytes])),
+    }
+}
+
+/// [`open_with`] the bench's own [`TOKEN`].
+pub fn open(kind: Kind, addr: SocketAddr, message_bytes: usize) -> Result<Conn, String> {
+    open_with(kind, addr, &bearer(TOKEN), message_bytes)
+}
+
+/// Sends `payload` and waits for it to come back.
+pub fn echo(conn: &mut Conn, payload: &Bytes) -> Result<(), String> {
+    match conn {
+        Conn::Ws(ws) => {
+            ws.send(Message::Binary(payload.clone()))
+                .map_err(|e| format!("send: {e}"))?;
+            loop {
+                match ws.read().map_err(|e| format!("read: {e}"))? {
+                    Message::Binary(b) if b.len() == payload.len() => return Ok(()),
+                    Message::Ping(_) | Message::Pong(_) => continue,
+                    other => return Err(format!("unexpected {other:?}")),
+                }
+            }
+        }
+        Conn::Raw(stream, buf) => {
+            stream
+                .write_all(payload)
+                .map_err(|e| format!("write: {e}"))?;
+            stream
+                .read_exact(&mut buf[..payload.len()])
+                .map_err(|e| format!("read: {e}"))
+        }
+    }
+}
+
+/// Ends a connection cleanly: close handshake (wsauth) or half-close
+/// (raw), then waits for the server to close the TCP connection.
+pub fn finish(conn: Conn) -> Result<(), String> {
+    match conn {
+        Conn::Ws(mut ws) => {
+            ws.close(None).map_err(|e| format!("close: {e}"))?;
+            loop {
+                match ws.read() {
+                    Ok(_) => continue,
+                    Err(tungstenite::Error::ConnectionClosed) => return Ok(()),
+                    Err(e) => return Err(format!("closing: {e}")),
+                }
+            }
+        }
+        Conn::Raw(mut stream, _) => {
+            stream
+                .shutdown(std::net::Shutdown::Write)
+                .map_err(|e| format!("shutdown: {e}"))?;
+            let mut sink = [0u8; 64];
+            loop {
+                match stream.read(&mut sink) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => continue,
+                    Err(e) => return Err(format!("waiting for the close: {e}")),
+                }
+            }
+        }
+    }
+}
