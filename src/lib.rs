@@ -19,6 +19,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 mod connection;
 pub mod credentials;
@@ -26,6 +27,7 @@ pub mod error;
 pub mod handshake;
 pub mod http;
 mod pool;
+pub mod proxy_protocol;
 mod registry;
 pub mod router;
 pub mod server;
