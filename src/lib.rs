@@ -26,6 +26,7 @@ pub mod credentials;
 pub mod error;
 pub mod handshake;
 pub mod http;
+pub mod metrics;
 mod pool;
 pub mod proxy_protocol;
 mod registry;
