@@ -1,6 +1,8 @@
 //! wsauth behind nginx and HAProxy, run with the very files in `deploy/`
 //! (see `common::proxies`): the page and a WebSocket session pass through,
-//! and a refused instance is skipped.
+//! and a refused instance is skipped. Raw listeners in wsauth's place check
+//! what the proxies forward against `client_ip` and `proxy_protocol`, until
+//! the server itself reads it.
 //!
 //! These need nginx and HAProxy (`apt-get install -y nginx haproxy`). Where
 //! either is missing they print `SKIPPED` on stderr and pass, unless
@@ -11,9 +13,10 @@ mod common;
 use common::proxies::{Proxy, ProxyKind};
 use common::{ALICE, PATIENCE, body, connect, eventually, get, next_text, start, status};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 use tungstenite::Message;
+use wsauth::client_ip::{TrustedProxies, identify_client};
 use wsauth::proxy_protocol::read_proxy_header;
 use wsauth::{Config, Server};
 
@@ -200,4 +203,130 @@ fn bind() -> TcpListener {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     listener
+}
+
+fn the_forwarded_headers_name_the_client_and_defeat_spoofing(kind: ProxyKind) {
+    // Raw listeners stand for wsauth --trusted-proxy 127.0.0.1, which is not wired yet.
+    let upstreams = [bind(), bind()];
+    let addrs = [
+        upstreams[0].local_addr().unwrap(),
+        upstreams[1].local_addr().unwrap(),
+    ];
+    let test = format!("the_forwarded_headers_name_the_client_and_defeat_spoofing ({kind:?})");
+    let Some(proxy) = Proxy::start(kind, addrs, &test) else {
+        return;
+    };
+    // The client is 127.0.0.2, the proxy 127.0.0.1: only the proxy is trusted.
+    let mut client = connect_from(Ipv4Addr::new(127, 0, 0, 2), proxy.addr());
+    let host = format!("public.example:{}", proxy.addr().port());
+    let request = format!(
+        "GET /probe HTTP/1.1\r\nHost: {host}\r\nForwarded: for=6.6.6.6;host=evil\r\n\
+         X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil\r\nConnection: close\r\n\r\n"
+    );
+    client.write_all(request.as_bytes()).unwrap();
+    let (peer, head) = next_request(&upstreams, "/probe", &proxy);
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Request::new(&mut headers);
+    parsed.parse(&head).unwrap();
+    let mut trusted = TrustedProxies::default();
+    trusted.add("127.0.0.1").unwrap();
+    let found = identify_client(
+        peer,
+        &trusted,
+        parsed.headers.iter().map(|h| (h.name, h.value)),
+    );
+    let text = String::from_utf8_lossy(&head);
+    assert_eq!(found.ip, IpAddr::from([127, 0, 0, 2]), "{text}");
+    assert_eq!(found.host.as_deref(), Some(host.as_str()), "{text}");
+    let forwarded: Vec<&str> = text
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("forwarded:"))
+        .collect();
+    match kind {
+        // nginx replaces the client's Forwarded with its own.
+        ProxyKind::Nginx => assert_eq!(
+            forwarded,
+            [format!(
+                "Forwarded: for=127.0.0.2;host=\"{host}\";proto=http"
+            )],
+        ),
+        // HAProxy 2.6 writes none, and removes the client's.
+        _ => assert!(forwarded.is_empty(), "{text}"),
+    }
+}
+
+#[test]
+fn nginx_forwards_headers_that_name_the_client_and_defeat_spoofing() {
+    the_forwarded_headers_name_the_client_and_defeat_spoofing(ProxyKind::Nginx);
+}
+
+#[test]
+fn haproxy_forwards_headers_that_name_the_client_and_defeat_spoofing() {
+    the_forwarded_headers_name_the_client_and_defeat_spoofing(ProxyKind::Haproxy);
+}
+
+/// The next request for `path` to reach either upstream (health checks are
+/// answered and passed by): the proxy's address and the raw head.
+fn next_request(upstreams: &[TcpListener], path: &str, proxy: &Proxy) -> (IpAddr, Vec<u8>) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no {path} upstream\n{}",
+            proxy.log()
+        );
+        let Some((mut stream, peer)) = upstreams.iter().find_map(|l| l.accept().ok()) else {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let head = read_head(&mut stream);
+        let _ =
+            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        if head.starts_with(format!("GET {path} ").as_bytes()) {
+            return (peer.ip(), head);
+        }
+    }
+}
+
+/// Reads up to and including the blank line that ends a request head.
+fn read_head(stream: &mut TcpStream) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+        head.push(byte[0]);
+    }
+    head
+}
+
+/// A connection to `to` from the loopback address `local` (std cannot bind
+/// before connecting).
+fn connect_from(local: Ipv4Addr, to: SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(to) = to else {
+        panic!("an IPv4 proxy address")
+    };
+    let address = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let (from, to) = (address(local, 0), address(*to.ip(), to.port()));
+    let length = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a fresh socket, bound and connected with valid sockaddr_in
+    // values; its descriptor is handed to the TcpStream, which closes it.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let stream = TcpStream::from_raw_fd(fd);
+        let bound = libc::bind(fd, (&raw const from).cast(), length);
+        assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+        let connected = libc::connect(fd, (&raw const to).cast(), length);
+        assert_eq!(connected, 0, "connect: {}", std::io::Error::last_os_error());
+        stream
+    }
 }
