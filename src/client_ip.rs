@@ -146,7 +146,7 @@ struct Hop {
 ///   is the last trusted hop walked past (the peer itself if that entry was
 ///   the rightmost): no address further left can be vouched for.
 /// - Empty list elements (`a, , b`) are skipped; `IP:port` and
-///   `[IPv6]:port` are accepted, the port ignored.
+///   `[IPv6]:port` are accepted, the port (obfuscated or not) ignored.
 ///
 /// The forwarded host, also only from a trusted peer: with `Forwarded`, the
 /// `host=` of the element where the walk stopped (the element written by the
@@ -215,6 +215,10 @@ impl ForwardingLines {
         for (name, value) in headers {
             // A value that is not UTF-8 keeps its place but cannot parse.
             let value = String::from_utf8_lossy(value).into_owned();
+            // A blank line names nothing (and must not make Forwarded win).
+            if value.trim().is_empty() {
+                continue;
+            }
             if name.eq_ignore_ascii_case("forwarded") {
                 lines.forwarded.push(value);
             } else if name.eq_ignore_ascii_case("x-forwarded-for") {
@@ -328,13 +332,15 @@ fn parse_node(node: &str) -> Option<IpAddr> {
     if let Ok(addr) = node.parse::<SocketAddr>() {
         return Some(addr.ip());
     }
-    // `[v6]` without a port, or with an obfuscated port (`[v6]:_x`).
-    let inner = node.strip_prefix('[')?;
-    let (v6, rest) = inner.split_once(']')?;
-    let port_ok = rest.is_empty() || rest.strip_prefix(':').is_some_and(is_obfuscated);
-    port_ok
-        .then(|| v6.parse::<Ipv6Addr>().ok().map(IpAddr::V6))
-        .flatten()
+    // `[v6]` alone, or an obfuscated port: `192.0.2.1:_x`, `[2001:db8::1]:_x`.
+    let host = node
+        .rsplit_once(':')
+        .filter(|(_, port)| is_obfuscated(port))
+        .map_or(node, |(host, _)| host);
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+        None => host.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
+    }
 }
 
 /// An obfuscated identifier (RFC 7239 section 6.3): `_` then ALPHA, DIGIT, `.`, `_`, `-`.
@@ -492,6 +498,7 @@ mod tests {
             (r#"for="192.0.2.43:47011""#, "192.0.2.43"),
             ("for=192.0.2.60;proto=http;by=203.0.113.43", "192.0.2.60"),
             (r#"for="[2001:db8::1]:_port""#, "2001:db8::1"),
+            (r#"for="192.0.2.44:_port""#, "192.0.2.44"),
             (r#"by="a,b";for=192.0.2.61"#, "192.0.2.61"),
             ("proto=http ; FOR = 192.0.2.62", "192.0.2.62"),
         ];
@@ -499,6 +506,16 @@ mod tests {
             let got = client("10.0.0.1", &["10.0.0.0/8"], &[("Forwarded", header)]);
             assert_eq!(got.ip, ip(expected), "{header}");
         }
+    }
+
+    #[test]
+    fn a_blank_forwarded_line_does_not_hide_x_forwarded_for() {
+        let got = client(
+            "10.0.0.1",
+            &["10.0.0.0/8"],
+            &[("Forwarded", " "), ("X-Forwarded-For", "203.0.113.9")],
+        );
+        assert_eq!(got.ip, ip("203.0.113.9"));
     }
 
     #[test]
@@ -530,6 +547,8 @@ mod tests {
             ("for=203.0.113.9, proto=https", "10.0.0.1"),
             ("for=203.0.113.9, for=\"unterminated", "10.0.0.1"),
             ("for=203.0.113.9, for=999.1.1.1", "10.0.0.1"),
+            ("for=203.0.113.9, for=\"2001:db8::1:_port\"", "10.0.0.1"),
+            ("for=203.0.113.9, for=\"[2001:db8::1]:\"", "10.0.0.1"),
         ];
         for (header, expected) in cases {
             let got = client("10.0.0.1", &["10.0.0.0/8"], &[("Forwarded", header)]);
