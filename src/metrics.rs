@@ -15,8 +15,9 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The `Content-Type` of [`Metrics::render`]'s text.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The `Content-Type` of [`Metrics::render`]'s text, as SPEC writes it (the
+/// text is ASCII, so no charset is needed).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// Why a connection or an upgrade was refused: one label value of
 /// `wsauth_rejections_total` each. Every refusal moves exactly one of them.
