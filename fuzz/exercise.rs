@@ -72,3 +72,34 @@ fn as_request(head: &RequestHead) -> Option<Request> {
     }
     builder.body(()).ok()
 }
+
+/// Feeds `data` to the PROXY header parser the way the reader does, a piece
+/// at a time as it asks; it must never ask for more than a header can hold,
+/// and a complete header must parse the same when given whole.
+pub fn proxy_header(data: &[u8]) {
+    use wsauth::proxy_protocol::{
+        MAX_V1_BYTES, MAX_V2_PAYLOAD, Progress, V2_SIGNATURE, parse_proxy_header,
+    };
+    let mut len = 0;
+    loop {
+        match parse_proxy_header(&data[..len]) {
+            Ok(Progress::Need(more)) => {
+                assert!(more >= 1, "asks for at least a byte");
+                assert!(
+                    len + more <= V2_SIGNATURE.len() + 4 + MAX_V2_PAYLOAD.max(MAX_V1_BYTES),
+                    "asks for {more} after {len}"
+                );
+                if len + more > data.len() {
+                    return;
+                }
+                len += more;
+            }
+            Ok(Progress::Done(source)) => {
+                let again = parse_proxy_header(&data[..len]).ok();
+                assert_eq!(again, Some(Progress::Done(source)));
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}

@@ -19,6 +19,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 mod connection;
 pub mod credentials;
@@ -28,7 +29,9 @@ pub mod handler;
 pub mod handshake;
 pub mod http;
 mod link;
+pub mod metrics;
 mod pool;
+pub mod proxy_protocol;
 pub mod push;
 mod registry;
 pub mod router;

@@ -46,6 +46,25 @@ fn every_tokens_file_in_the_corpus_parses_without_panicking() {
 }
 
 #[test]
+fn every_proxy_header_in_the_corpus_parses_within_its_bounds_without_panicking() {
+    replay("proxy_header", exercise::proxy_header);
+}
+
+#[test]
+fn a_seed_proxy_header_yields_its_source() {
+    // Guards the replay itself: the corpus really holds complete headers.
+    use wsauth::proxy_protocol::{Progress, parse_proxy_header};
+    let data = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/proxy_header/v2-tcp4"),
+    )
+    .unwrap();
+    assert_eq!(
+        parse_proxy_header(&data[..28]).unwrap(),
+        Progress::Done(Some("192.0.2.1:56324".parse().unwrap()))
+    );
+}
+
+#[test]
 fn a_seed_upgrade_yields_its_bearer_token() {
     // Guards the replay itself: the corpus really reaches credential extraction.
     let data = std::fs::read(

@@ -4,6 +4,7 @@
 
 pub mod frames;
 pub mod process;
+pub mod proxies;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

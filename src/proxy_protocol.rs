@@ -1,0 +1,495 @@
+//! The PROXY protocol header (`--proxy-protocol`), versions 1 (text) and 2
+//! (binary), as HAProxy's `send-proxy` and cloud load balancers send it in
+//! front of the request.
+//!
+//! The header is read exactly, never a byte more: what follows it belongs
+//! to the HTTP head and to tungstenite, which cannot be handed bytes already
+//! read. [`parse_proxy_header`] says how many more bytes the header needs;
+//! [`read_proxy_header`] reads just those, within a deadline.
+
+use std::io::{self, Read};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// The first 12 bytes of every version 2 header.
+pub const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
+/// Longest version 1 header, CRLF included (the protocol's own limit).
+pub const MAX_V1_BYTES: usize = 107;
+/// Largest version 2 address-and-extensions block accepted. The addresses
+/// take at most 216 bytes; the rest leaves room for a few TLVs (ALPN, an
+/// authority, a unique ID). The whole header stays far within the 8 KiB
+/// head budget.
+pub const MAX_V2_PAYLOAD: usize = 512;
+/// Length of a version 2 header before its payload.
+const V2_FIXED: usize = 16;
+/// What every version 1 header starts with.
+const V1_PREFIX: &[u8] = b"PROXY ";
+
+/// Why no PROXY header could be read.
+#[derive(Debug)]
+pub enum ProxyHeaderError {
+    /// The bytes are not a PROXY header of either version (or one larger
+    /// than this server accepts).
+    Malformed,
+    /// The deadline passed before the header was complete.
+    TimedOut,
+    /// The peer closed the connection before the header was complete.
+    Closed,
+    /// Reading failed.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for ProxyHeaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxyHeaderError::Malformed => f.write_str("not a valid PROXY protocol header"),
+            ProxyHeaderError::TimedOut => f.write_str("no PROXY protocol header in time"),
+            ProxyHeaderError::Closed => f.write_str("closed before the PROXY protocol header"),
+            ProxyHeaderError::Io(e) => write!(f, "reading the PROXY protocol header: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ProxyHeaderError {}
+
+/// How far the bytes of a header, read so far, have got.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Not complete: read exactly this many more bytes (at least 1), then
+    /// parse again. Never more than the rest of a valid header.
+    Need(usize),
+    /// A complete header, exactly the bytes given. Its source address, or
+    /// `None` when it names none: a v2 `LOCAL` (HAProxy's health checks), a
+    /// v1 `UNKNOWN`, or a v2 family other than TCP over IPv4/IPv6 (the
+    /// source is then the TCP peer).
+    Done(Option<SocketAddr>),
+}
+
+/// Parses the bytes of a header read so far (start with none).
+///
+/// ```
+/// use wsauth::proxy_protocol::{Progress, parse_proxy_header};
+/// assert_eq!(parse_proxy_header(b"").unwrap(), Progress::Need(1));
+/// let header = b"PROXY TCP4 192.0.2.1 192.0.2.2 5000 80\r\n";
+/// let Progress::Done(Some(source)) = parse_proxy_header(header).unwrap() else { panic!() };
+/// assert_eq!(source.to_string(), "192.0.2.1:5000");
+/// ```
+pub fn parse_proxy_header(bytes: &[u8]) -> Result<Progress, ProxyHeaderError> {
+    match bytes.first() {
+        None => Ok(Progress::Need(1)),
+        Some(b'P') => parse_v1(bytes),
+        Some(b'\r') => parse_v2(bytes),
+        Some(_) => Err(ProxyHeaderError::Malformed),
+    }
+}
+
+/// Version 1: `PROXY TCP4|TCP6 SRC DST SPORT DPORT\r\n` or `PROXY UNKNOWN ...\r\n`.
+fn parse_v1(bytes: &[u8]) -> Result<Progress, ProxyHeaderError> {
+    let prefix_len = bytes.len().min(V1_PREFIX.len());
+    if bytes[..prefix_len] != V1_PREFIX[..prefix_len] {
+        return Err(ProxyHeaderError::Malformed);
+    }
+    if bytes.len() < V1_PREFIX.len() {
+        return Ok(Progress::Need(V1_PREFIX.len() - bytes.len()));
+    }
+    // Byte by byte from here: only the CRLF tells where the header ends.
+    let Some(cr) = bytes.iter().position(|&b| b == b'\r') else {
+        return if bytes.len() >= MAX_V1_BYTES - 1 || bytes.contains(&b'\n') {
+            Err(ProxyHeaderError::Malformed)
+        } else {
+            Ok(Progress::Need(1))
+        };
+    };
+    match &bytes[cr..] {
+        b"\r" => Ok(Progress::Need(1)),
+        b"\r\n" => {
+            let line = std::str::from_utf8(&bytes[V1_PREFIX.len()..cr])
+                .map_err(|_| ProxyHeaderError::Malformed)?;
+            v1_source(line).map(Progress::Done)
+        }
+        _ => Err(ProxyHeaderError::Malformed),
+    }
+}
+
+/// The source address of a version 1 line (after `PROXY `, before CRLF).
+fn v1_source(line: &str) -> Result<Option<SocketAddr>, ProxyHeaderError> {
+    if line == "UNKNOWN" || line.starts_with("UNKNOWN ") {
+        return Ok(None);
+    }
+    let fields: Vec<&str> = line.split(' ').collect();
+    let [family, source, destination, source_port, destination_port] = fields[..] else {
+        return Err(ProxyHeaderError::Malformed);
+    };
+    let (Some(source), Some(_), Some(port), Some(_)) = (
+        v1_address(family, source),
+        v1_address(family, destination),
+        v1_port(source_port),
+        v1_port(destination_port),
+    ) else {
+        return Err(ProxyHeaderError::Malformed);
+    };
+    Ok(Some(SocketAddr::new(source, port)))
+}
+
+/// An address of the line's family: dotted IPv4 for `TCP4`, IPv6 for `TCP6`.
+fn v1_address(family: &str, text: &str) -> Option<IpAddr> {
+    match family {
+        "TCP4" => text.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
+        "TCP6" => text.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+        _ => None,
+    }
+}
+
+/// A port as version 1 writes it: 1 to 5 digits.
+fn v1_port(text: &str) -> Option<u16> {
+    let digits = !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| text.parse().ok()).flatten()
+}
+
+/// Version 2: signature, version and command, family and protocol, a
+/// big-endian length, then that many bytes of addresses and TLVs.
+fn parse_v2(bytes: &[u8]) -> Result<Progress, ProxyHeaderError> {
+    let signature_len = bytes.len().min(V2_SIGNATURE.len());
+    if bytes[..signature_len] != V2_SIGNATURE[..signature_len] {
+        return Err(ProxyHeaderError::Malformed);
+    }
+    if bytes.len() < V2_FIXED {
+        return Ok(Progress::Need(V2_FIXED - bytes.len()));
+    }
+    let (version, command) = (bytes[12] >> 4, bytes[12] & 0x0f);
+    let (family, protocol) = (bytes[13] >> 4, bytes[13] & 0x0f);
+    let length = usize::from(u16::from_be_bytes([bytes[14], bytes[15]]));
+    if version != 2 || command > 1 || family > 3 || protocol > 2 || length > MAX_V2_PAYLOAD {
+        return Err(ProxyHeaderError::Malformed);
+    }
+    if bytes.len() < V2_FIXED + length {
+        return Ok(Progress::Need(V2_FIXED + length - bytes.len()));
+    }
+    if bytes.len() > V2_FIXED + length {
+        return Err(ProxyHeaderError::Malformed);
+    }
+    let payload = &bytes[V2_FIXED..];
+    match (command, family, protocol) {
+        // LOCAL: the proxy speaks for itself (a health check); the payload is ignored.
+        (0, _, _) => Ok(Progress::Done(None)),
+        (1, 1, 0 | 1) => v2_inet(payload).map(Progress::Done),
+        (1, 2, 0 | 1) => v2_inet6(payload).map(Progress::Done),
+        // UNSPEC or UNIX: no IP to give; the TCP peer stands.
+        (1, 0 | 3, _) => Ok(Progress::Done(None)),
+        // A datagram source over a stream connection makes no sense.
+        _ => Err(ProxyHeaderError::Malformed),
+    }
+}
+
+/// Source address and port of a TCP over IPv4 payload (12 bytes at least).
+fn v2_inet(payload: &[u8]) -> Result<Option<SocketAddr>, ProxyHeaderError> {
+    let address: [u8; 4] = slice(payload, 0..4)?;
+    let port: [u8; 2] = slice(payload, 8..10)?;
+    slice::<2>(payload, 10..12)?;
+    Ok(Some(SocketAddr::new(
+        Ipv4Addr::from(address).into(),
+        u16::from_be_bytes(port),
+    )))
+}
+
+/// Source address and port of a TCP over IPv6 payload (36 bytes at least).
+fn v2_inet6(payload: &[u8]) -> Result<Option<SocketAddr>, ProxyHeaderError> {
+    let address: [u8; 16] = slice(payload, 0..16)?;
+    let port: [u8; 2] = slice(payload, 32..34)?;
+    slice::<2>(payload, 34..36)?;
+    Ok(Some(SocketAddr::new(
+        Ipv6Addr::from(address).into(),
+        u16::from_be_bytes(port),
+    )))
+}
+
+/// A fixed-size piece of the payload; too short a payload is malformed.
+fn slice<const N: usize>(
+    payload: &[u8],
+    range: std::ops::Range<usize>,
+) -> Result<[u8; N], ProxyHeaderError> {
+    payload
+        .get(range)
+        .and_then(|piece| piece.try_into().ok())
+        .ok_or(ProxyHeaderError::Malformed)
+}
+
+/// A stream whose read timeout can be set, so that a read waits no longer
+/// than the time left before the deadline.
+pub trait TimedRead: Read {
+    /// Sets the longest a `read` may block (`None`: forever).
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl TimedRead for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+/// Reads one PROXY header from `stream`, exactly its bytes, giving up at
+/// `deadline`. Returns its source address (see [`Progress::Done`]).
+/// The stream's read timeout is left set to the time that was left.
+pub fn read_proxy_header(
+    stream: &mut impl TimedRead,
+    deadline: Instant,
+) -> Result<Option<SocketAddr>, ProxyHeaderError> {
+    let mut bytes = Vec::with_capacity(V2_FIXED);
+    loop {
+        match parse_proxy_header(&bytes)? {
+            Progress::Done(source) => return Ok(source),
+            Progress::Need(more) => read_more(stream, &mut bytes, more, deadline)?,
+        }
+    }
+}
+
+/// Appends exactly `more` bytes from `stream` to `bytes`, or fails.
+fn read_more(
+    stream: &mut impl TimedRead,
+    bytes: &mut Vec<u8>,
+    more: usize,
+    deadline: Instant,
+) -> Result<(), ProxyHeaderError> {
+    let end = bytes.len() + more;
+    let mut filled = bytes.len();
+    bytes.resize(end, 0);
+    while filled < end {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ProxyHeaderError::TimedOut);
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(ProxyHeaderError::Io)?;
+        match stream.read(&mut bytes[filled..end]) {
+            Ok(0) => return Err(ProxyHeaderError::Closed),
+            Ok(n) => filled += n,
+            Err(e) if crate::http::is_timeout(&e) => return Err(ProxyHeaderError::TimedOut),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ProxyHeaderError::Io(e)),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    /// A byte source handing out at most `chunk` bytes a read, like a slow peer.
+    struct Trickle {
+        data: Cursor<Vec<u8>>,
+        chunk: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.chunk);
+            self.data.read(&mut buf[..n])
+        }
+    }
+
+    impl TimedRead for Trickle {
+        fn set_read_timeout(&mut self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Reads a header from `data` (`chunk` bytes a read); returns it and what is left.
+    fn read(data: &[u8], chunk: usize) -> (Result<Option<SocketAddr>, ProxyHeaderError>, Vec<u8>) {
+        let mut stream = Trickle {
+            data: Cursor::new(data.to_vec()),
+            chunk,
+        };
+        let result = read_proxy_header(&mut stream, Instant::now() + Duration::from_secs(5));
+        let mut rest = Vec::new();
+        stream.data.read_to_end(&mut rest).expect("a cursor reads");
+        (result, rest)
+    }
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().expect("valid in this test")
+    }
+
+    fn v2(command: u8, family: u8, payload: &[u8]) -> Vec<u8> {
+        let mut header = V2_SIGNATURE.to_vec();
+        header.push(0x20 | command);
+        header.push(family);
+        header.extend_from_slice(&u16::try_from(payload.len()).expect("short").to_be_bytes());
+        header.extend_from_slice(payload);
+        header
+    }
+
+    const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    #[test]
+    fn v1_tcp4_gives_the_source_and_leaves_the_request_unread() {
+        for chunk in [1, 3, 4096] {
+            let data = [b"PROXY TCP4 192.0.2.1 192.0.2.2 56324 443\r\n", REQUEST].concat();
+            let (result, rest) = read(&data, chunk);
+            assert_eq!(result.expect("valid"), Some(addr("192.0.2.1:56324")));
+            assert_eq!(rest, REQUEST, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn v1_tcp6_gives_the_source() {
+        let data = [b"PROXY TCP6 2001:db8::1 2001:db8::2 65535 80\r\n", REQUEST].concat();
+        let (result, rest) = read(&data, 4096);
+        assert_eq!(result.expect("valid"), Some(addr("[2001:db8::1]:65535")));
+        assert_eq!(rest, REQUEST);
+    }
+
+    #[test]
+    fn v1_unknown_names_no_source() {
+        for header in [
+            &b"PROXY UNKNOWN\r\n"[..],
+            b"PROXY UNKNOWN ffff::1 ffff::2 1 2\r\n",
+        ] {
+            let (result, rest) = read(&[header, REQUEST].concat(), 4096);
+            assert_eq!(result.expect("valid"), None);
+            assert_eq!(rest, REQUEST);
+        }
+    }
+
+    #[test]
+    fn malformed_v1_headers_are_refused() {
+        let long = format!("PROXY UNKNOWN {}\r\n", "x".repeat(100));
+        for header in [
+            "PROXY TCP4 192.0.2.1 192.0.2.2 56324\r\n",
+            "PROXY TCP4 2001:db8::1 192.0.2.2 1 2\r\n",
+            "PROXY TCP6 192.0.2.1 192.0.2.2 1 2\r\n",
+            "PROXY TCP4 192.0.2.1 192.0.2.2 65536 80\r\n",
+            "PROXY TCP4 192.0.2.1 192.0.2.2 +1 80\r\n",
+            "PROXY TCP4  192.0.2.1 192.0.2.2 1 80\r\n",
+            "PROXY TCP4 192.0.2.1 192.0.2.2 1 80\n",
+            "PROXY TCP4 192.0.2.1 192.0.2.2 1 80\rX",
+            "PROXY UDP4 192.0.2.1 192.0.2.2 1 80\r\n",
+            "PROXYTCP4\r\n",
+            "GET / HTTP/1.1\r\n\r\n",
+            long.as_str(),
+        ] {
+            let (result, _) = read(header.as_bytes(), 4096);
+            assert!(
+                matches!(result, Err(ProxyHeaderError::Malformed)),
+                "{header:?}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_v1_header_never_reads_past_107_bytes() {
+        let data = [b"PROXY UNKNOWN ".as_slice(), &[b'x'; 200]].concat();
+        let (result, rest) = read(&data, 4096);
+        assert!(matches!(result, Err(ProxyHeaderError::Malformed)));
+        assert!(data.len() - rest.len() <= MAX_V1_BYTES);
+    }
+
+    #[test]
+    fn the_longest_v1_header_is_accepted() {
+        let header = format!("PROXY UNKNOWN {}\r\n", "x".repeat(MAX_V1_BYTES - 16));
+        assert_eq!(header.len(), MAX_V1_BYTES);
+        assert_eq!(read(header.as_bytes(), 4096).0.expect("valid"), None);
+    }
+
+    #[test]
+    fn v2_proxy_over_ipv4_gives_the_source_and_leaves_the_request_unread() {
+        let payload = [192, 0, 2, 1, 192, 0, 2, 2, 0xdc, 0x04, 0x01, 0xbb];
+        // A TLV behind the addresses (type 0x04 NOOP, length 2) is skipped.
+        let header = v2(1, 0x11, &[&payload[..], &[0x04, 0, 2, 0, 0]].concat());
+        for chunk in [1, 5, 4096] {
+            let (result, rest) = read(&[&header[..], REQUEST].concat(), chunk);
+            assert_eq!(result.expect("valid"), Some(addr("192.0.2.1:56324")));
+            assert_eq!(rest, REQUEST, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn v2_proxy_over_ipv6_gives_the_source() {
+        let source: Ipv6Addr = "2001:db8::7".parse().expect("valid in this test");
+        let mut payload = source.octets().to_vec();
+        payload.extend_from_slice(&[0; 16]);
+        payload.extend_from_slice(&[0x1f, 0x90, 0, 80]);
+        let (result, rest) = read(&[&v2(1, 0x21, &payload)[..], REQUEST].concat(), 4096);
+        assert_eq!(result.expect("valid"), Some(addr("[2001:db8::7]:8080")));
+        assert_eq!(rest, REQUEST);
+    }
+
+    #[test]
+    fn v2_local_and_unspec_name_no_source() {
+        for header in [
+            v2(0, 0x00, &[]),
+            v2(0, 0x11, &[1; 12]),
+            v2(1, 0x00, &[]),
+            v2(1, 0x31, &[0; 216]),
+        ] {
+            let (result, rest) = read(&[&header[..], REQUEST].concat(), 4096);
+            assert_eq!(result.expect("valid"), None);
+            assert_eq!(rest, REQUEST);
+        }
+    }
+
+    #[test]
+    fn malformed_v2_headers_are_refused() {
+        let mut bad_version = v2(1, 0x11, &[0; 12]);
+        bad_version[12] = 0x11;
+        let mut bad_signature = v2(1, 0x11, &[0; 12]);
+        bad_signature[7] = b'X';
+        for header in [
+            bad_version,
+            bad_signature,
+            v2(2, 0x11, &[0; 12]),
+            v2(1, 0x41, &[0; 12]),
+            v2(1, 0x12, &[0; 12]),
+            v2(1, 0x11, &[0; 11]),
+            v2(1, 0x21, &[0; 35]),
+            v2(1, 0x11, &[0; MAX_V2_PAYLOAD + 1]),
+        ] {
+            let (result, rest) = read(&header, 4096);
+            assert!(
+                matches!(result, Err(ProxyHeaderError::Malformed)),
+                "{header:?}: {result:?}"
+            );
+            assert!(header.len() - rest.len() <= V2_FIXED + MAX_V2_PAYLOAD);
+        }
+    }
+
+    #[test]
+    fn an_oversized_v2_length_is_refused_before_its_payload_is_read() {
+        let header = v2(1, 0x11, &[0; MAX_V2_PAYLOAD + 1]);
+        let (_, rest) = read(&header, 4096);
+        assert_eq!(rest.len(), header.len() - V2_FIXED);
+    }
+
+    #[test]
+    fn a_truncated_header_is_closed_not_malformed() {
+        let (result, _) = read(b"PROXY TCP4 192.0.2.1", 4096);
+        assert!(matches!(result, Err(ProxyHeaderError::Closed)));
+        let (result, _) = read(&v2(1, 0x11, &[0; 12])[..20], 4096);
+        assert!(matches!(result, Err(ProxyHeaderError::Closed)));
+        let (result, _) = read(b"", 4096);
+        assert!(matches!(result, Err(ProxyHeaderError::Closed)));
+    }
+
+    #[test]
+    fn a_plain_request_is_refused_at_its_first_byte() {
+        let (result, rest) = read(REQUEST, 4096);
+        assert!(matches!(result, Err(ProxyHeaderError::Malformed)));
+        assert_eq!(rest.len(), REQUEST.len() - 1);
+    }
+
+    #[test]
+    fn a_silent_peer_times_out_at_the_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let _client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (mut server, _) = listener.accept().expect("accept");
+        let start = Instant::now();
+        let result = read_proxy_header(&mut server, start + Duration::from_millis(200));
+        assert!(
+            matches!(result, Err(ProxyHeaderError::TimedOut)),
+            "{result:?}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+}

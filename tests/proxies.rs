@@ -1,0 +1,332 @@
+//! wsauth behind nginx and HAProxy, run with the very files in `deploy/`
+//! (see `common::proxies`): the page and a WebSocket session pass through,
+//! and a refused instance is skipped. Raw listeners in wsauth's place check
+//! what the proxies forward against `client_ip` and `proxy_protocol`, until
+//! the server itself reads it.
+//!
+//! These need nginx and HAProxy (`apt-get install -y nginx haproxy`). Where
+//! either is missing they print `SKIPPED` on stderr and pass, unless
+//! `WSAUTH_PROXY_TESTS=required` (as in `.ci/run`).
+
+mod common;
+
+use common::proxies::{Proxy, ProxyKind};
+use common::{ALICE, PATIENCE, body, connect, eventually, get, next_text, start, status};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+use tungstenite::Message;
+use wsauth::client_ip::{TrustedProxies, identify_client};
+use wsauth::proxy_protocol::read_proxy_header;
+use wsauth::{Config, Server};
+
+/// A GET that asks the proxy, which keeps client connections alive, to close.
+fn get_closing(proxy: &Proxy, path: &str) -> String {
+    get(proxy.addr(), path, &["Connection: close"])
+}
+
+/// Two plain servers and `kind` in front of them; `None` when skipped.
+fn behind(kind: ProxyKind, test: &str) -> Option<(Proxy, [Server; 2])> {
+    let servers = [start(Config::default()), start(Config::default())];
+    let upstreams = [servers[0].local_addr(), servers[1].local_addr()];
+    let proxy = Proxy::start(kind, upstreams, &format!("{test} ({kind:?})"))?;
+    Some((proxy, servers))
+}
+
+fn the_page_comes_through(kind: ProxyKind) {
+    let Some((proxy, _servers)) = behind(kind, "the_page_comes_through") else {
+        return;
+    };
+    let answer = get_closing(&proxy, "/");
+    assert_eq!(status(&answer), 200, "{answer}\n{}", proxy.log());
+    assert!(
+        body(&answer).contains("<title>wsauth test page</title>"),
+        "{answer}"
+    );
+}
+
+fn a_session_through_greets_and_echoes(kind: ProxyKind) {
+    let Some((proxy, _servers)) = behind(kind, "a_session_through_greets_and_echoes") else {
+        return;
+    };
+    let bearer = format!("Bearer {ALICE}");
+    let (mut ws, response) = connect(proxy.addr(), "/ws", &[("Authorization", &bearer)])
+        .unwrap_or_else(|e| panic!("upgrade through {kind:?}: {e}\n{}", proxy.log()));
+    assert_eq!(response.status(), 101);
+    assert_eq!(next_text(&mut ws), "Hello alice");
+    ws.send(Message::text("hi")).unwrap();
+    assert_eq!(next_text(&mut ws), "Message text was: hi");
+    ws.send(Message::binary(vec![1, 2, 3])).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::binary(vec![1, 2, 3]));
+    ws.close(None).unwrap();
+}
+
+fn a_missing_token_is_refused_through(kind: ProxyKind) {
+    let Some((proxy, _servers)) = behind(kind, "a_missing_token_is_refused_through") else {
+        return;
+    };
+    let refused = common::refused_status(connect(proxy.addr(), "/ws", &[]));
+    assert_eq!(refused, 401, "{}", proxy.log());
+}
+
+fn a_stopped_instance_is_skipped(kind: ProxyKind) {
+    let Some((proxy, [one, two])) = behind(kind, "a_stopped_instance_is_skipped") else {
+        return;
+    };
+    one.stop();
+    // Every request finds the running instance: a refused connect goes to the other.
+    for _ in 0..4 {
+        let answer = get_closing(&proxy, "/healthz");
+        assert_eq!(status(&answer), 200, "{answer}\n{}", proxy.log());
+    }
+    assert!(
+        eventually(PATIENCE, || two.open_connections() == 0),
+        "the running instance served and closed them"
+    );
+}
+
+#[test]
+fn the_page_comes_through_nginx() {
+    the_page_comes_through(ProxyKind::Nginx);
+}
+
+#[test]
+fn the_page_comes_through_haproxy() {
+    the_page_comes_through(ProxyKind::Haproxy);
+}
+
+#[test]
+fn a_session_through_nginx_greets_and_echoes() {
+    a_session_through_greets_and_echoes(ProxyKind::Nginx);
+}
+
+#[test]
+fn a_session_through_haproxy_greets_and_echoes() {
+    a_session_through_greets_and_echoes(ProxyKind::Haproxy);
+}
+
+#[test]
+fn a_missing_token_is_refused_through_nginx() {
+    a_missing_token_is_refused_through(ProxyKind::Nginx);
+}
+
+#[test]
+fn a_missing_token_is_refused_through_haproxy() {
+    a_missing_token_is_refused_through(ProxyKind::Haproxy);
+}
+
+#[test]
+fn a_stopped_instance_is_skipped_by_nginx() {
+    a_stopped_instance_is_skipped(ProxyKind::Nginx);
+}
+
+#[test]
+fn a_stopped_instance_is_skipped_by_haproxy() {
+    a_stopped_instance_is_skipped(ProxyKind::Haproxy);
+}
+
+#[test]
+fn the_placeholders_are_all_that_the_tests_change() {
+    let listen = "127.0.0.1:1".parse().unwrap();
+    let upstreams = [
+        "127.0.0.1:2".parse().unwrap(),
+        "127.0.0.1:3".parse().unwrap(),
+    ];
+    for file in [
+        "deploy/nginx/wsauth.conf",
+        "deploy/haproxy/haproxy.cfg",
+        "deploy/haproxy/haproxy-proxy-protocol.cfg",
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let template = std::fs::read_to_string(path).unwrap();
+        let filled = common::proxies::fill_placeholders(&template, listen, upstreams);
+        assert!(
+            !filled.contains("@LISTEN@") && !filled.contains("@UPSTREAM"),
+            "{file}"
+        );
+        let unfilled = filled
+            .replace("127.0.0.1:1", "@LISTEN@")
+            .replace("127.0.0.1:2", "@UPSTREAM1@")
+            .replace("127.0.0.1:3", "@UPSTREAM2@");
+        assert_eq!(unfilled, template, "{file}");
+    }
+}
+
+#[test]
+fn haproxy_sends_a_proxy_v2_header_that_the_reader_takes_exactly() {
+    // Raw listeners stand for wsauth --proxy-protocol, which is not wired yet.
+    let upstreams = [bind(), bind()];
+    let addrs = [
+        upstreams[0].local_addr().unwrap(),
+        upstreams[1].local_addr().unwrap(),
+    ];
+    let test = "haproxy_sends_a_proxy_v2_header_that_the_reader_takes_exactly";
+    let Some(proxy) = Proxy::start(ProxyKind::HaproxyProxyProtocol, addrs, test) else {
+        return;
+    };
+    let mut client = TcpStream::connect(proxy.addr()).unwrap();
+    let request = b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n";
+    client.write_all(request).unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    // Health checks arrive too, with a LOCAL header (no source), and so does
+    // the helper's readiness probe, from another port: pass them by.
+    let mut stream = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no proxied connection\n{}",
+            proxy.log()
+        );
+        let Some(mut stream) = upstreams
+            .iter()
+            .find_map(|l| l.accept().ok().map(|(s, _)| s))
+        else {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        stream.set_nonblocking(false).unwrap();
+        match read_proxy_header(&mut stream, Instant::now() + PATIENCE) {
+            Ok(Some(source)) if source == client.local_addr().unwrap() => break stream,
+            Ok(_) => continue,
+            Err(e) => panic!("{e}\n{}", proxy.log()),
+        }
+    };
+    let mut rest = vec![0; request.len()];
+    stream.read_exact(&mut rest).unwrap();
+    assert_eq!(
+        rest, request,
+        "the bytes behind the header are the client's, whole"
+    );
+}
+
+/// A loopback listener that does not block in `accept`.
+fn bind() -> TcpListener {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    listener
+}
+
+fn the_forwarded_headers_name_the_client_and_defeat_spoofing(kind: ProxyKind) {
+    // Raw listeners stand for wsauth --trusted-proxy 127.0.0.1, which is not wired yet.
+    let upstreams = [bind(), bind()];
+    let addrs = [
+        upstreams[0].local_addr().unwrap(),
+        upstreams[1].local_addr().unwrap(),
+    ];
+    let test = format!("the_forwarded_headers_name_the_client_and_defeat_spoofing ({kind:?})");
+    let Some(proxy) = Proxy::start(kind, addrs, &test) else {
+        return;
+    };
+    // The client is 127.0.0.2, the proxy 127.0.0.1: only the proxy is trusted.
+    let mut client = connect_from(Ipv4Addr::new(127, 0, 0, 2), proxy.addr());
+    let host = format!("public.example:{}", proxy.addr().port());
+    let request = format!(
+        "GET /probe HTTP/1.1\r\nHost: {host}\r\nForwarded: for=6.6.6.6;host=evil\r\n\
+         X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil\r\nConnection: close\r\n\r\n"
+    );
+    client.write_all(request.as_bytes()).unwrap();
+    let (peer, head) = next_request(&upstreams, "/probe", &proxy);
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Request::new(&mut headers);
+    parsed.parse(&head).unwrap();
+    let mut trusted = TrustedProxies::default();
+    trusted.add("127.0.0.1").unwrap();
+    let found = identify_client(
+        peer,
+        &trusted,
+        parsed.headers.iter().map(|h| (h.name, h.value)),
+    );
+    let text = String::from_utf8_lossy(&head);
+    assert_eq!(found.ip, IpAddr::from([127, 0, 0, 2]), "{text}");
+    assert_eq!(found.host.as_deref(), Some(host.as_str()), "{text}");
+    let forwarded: Vec<&str> = text
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("forwarded:"))
+        .collect();
+    match kind {
+        // nginx replaces the client's Forwarded with its own.
+        ProxyKind::Nginx => assert_eq!(
+            forwarded,
+            [format!(
+                "Forwarded: for=127.0.0.2;host=\"{host}\";proto=http"
+            )],
+        ),
+        // HAProxy 2.6 writes none, and removes the client's.
+        _ => assert!(forwarded.is_empty(), "{text}"),
+    }
+}
+
+#[test]
+fn nginx_forwards_headers_that_name_the_client_and_defeat_spoofing() {
+    the_forwarded_headers_name_the_client_and_defeat_spoofing(ProxyKind::Nginx);
+}
+
+#[test]
+fn haproxy_forwards_headers_that_name_the_client_and_defeat_spoofing() {
+    the_forwarded_headers_name_the_client_and_defeat_spoofing(ProxyKind::Haproxy);
+}
+
+/// The next request for `path` to reach either upstream (health checks are
+/// answered and passed by): the proxy's address and the raw head.
+fn next_request(upstreams: &[TcpListener], path: &str, proxy: &Proxy) -> (IpAddr, Vec<u8>) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no {path} upstream\n{}",
+            proxy.log()
+        );
+        let Some((mut stream, peer)) = upstreams.iter().find_map(|l| l.accept().ok()) else {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let head = read_head(&mut stream);
+        let _ =
+            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        if head.starts_with(format!("GET {path} ").as_bytes()) {
+            return (peer.ip(), head);
+        }
+    }
+}
+
+/// Reads up to and including the blank line that ends a request head.
+fn read_head(stream: &mut TcpStream) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+        head.push(byte[0]);
+    }
+    head
+}
+
+/// A connection to `to` from the loopback address `local` (std cannot bind
+/// before connecting).
+fn connect_from(local: Ipv4Addr, to: SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(to) = to else {
+        panic!("an IPv4 proxy address")
+    };
+    let address = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let (from, to) = (address(local, 0), address(*to.ip(), to.port()));
+    let length = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a fresh socket, bound and connected with valid sockaddr_in
+    // values; its descriptor is handed to the TcpStream, which closes it.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let stream = TcpStream::from_raw_fd(fd);
+        let bound = libc::bind(fd, (&raw const from).cast(), length);
+        assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+        let connected = libc::connect(fd, (&raw const to).cast(), length);
+        assert_eq!(connected, 0, "connect: {}", std::io::Error::last_os_error());
+        stream
+    }
+}
