@@ -406,7 +406,10 @@ impl Drop for Program {
 mod tests {
     use super::*;
 
-    fn split(chunks: &[&[u8]], max: usize) -> (Vec<Vec<u8>>, Result<(), ()>, Option<Vec<u8>>) {
+    /// The lines found, whether no line was too long, and the unfinished rest.
+    type Split = (Vec<Vec<u8>>, Result<(), ()>, Option<Vec<u8>>);
+
+    fn split(chunks: &[&[u8]], max: usize) -> Split {
         let mut splitter = LineSplitter::new(max);
         let mut lines = Vec::new();
         for chunk in chunks {

@@ -1,11 +1,13 @@
 //! wsauth: a small, synchronous, thread-per-connection WebSocket server that
 //! checks a token *before* the upgrade.
 //!
-//! A connection flows through one module per step:
-//! [`server`] accepts it and gives it a thread → [`http`] reads the request
-//! head → [`router`] picks the page, the health check or the upgrade →
-//! [`handshake`] runs tungstenite's `accept_hdr` with the admission checks
-//! ([`credentials`], [`auth`], [`throttle`]) → `session` greets and echoes.
+//! A connection flows through one module per step, in `src/`: `server`
+//! accepts it and gives it a thread → `http` reads the request head →
+//! `router` picks the page, the health check or the upgrade → `handshake`
+//! runs tungstenite's `accept_hdr` with the admission checks (`credentials`,
+//! [`auth`], `throttle`) → `session` runs the session's [`Handler`].
+//!
+//! The smallest server, with the echo as its handler:
 //!
 //! ```no_run
 //! use wsauth::{Config, Grant, Server, TokenStore};
@@ -16,29 +18,43 @@
 //! # server.stop();
 //! # Ok::<(), wsauth::Error>(())
 //! ```
+//!
+//! Your own logic is a [`Handler`] made per session
+//! ([`Server::start_with_handler`]); [`SessionHandle`] and [`Sessions`] send
+//! to sessions from any thread; [`exec::Exec`] runs a program per session.
+//! The modules marked hidden are the steps of a connection, public only so
+//! the fuzz targets and tests can reach them: they are not a stable API.
+#![warn(missing_docs)]
 
 pub mod auth;
 pub mod cli;
+#[doc(hidden)]
 pub mod client_ip;
-pub mod config;
+mod config;
 mod connection;
+#[doc(hidden)]
 pub mod credentials;
-pub mod error;
+mod error;
 pub mod exec;
-pub mod handler;
+mod handler;
+#[doc(hidden)]
 pub mod handshake;
+#[doc(hidden)]
 pub mod http;
 mod link;
+#[doc(hidden)]
 pub mod metrics;
 mod pool;
+#[doc(hidden)]
 pub mod proxy_protocol;
-pub mod push;
+mod push;
 mod registry;
+#[doc(hidden)]
 pub mod router;
-pub mod server;
+mod server;
 mod session;
 mod state;
-pub mod throttle;
+mod throttle;
 
 pub use auth::{Authenticator, Grant, Identity, TokenStore};
 pub use config::Config;
