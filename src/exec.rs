@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 /// How long a program may take to exit after its stdin is closed, and again
 /// after `SIGTERM`, before the next step.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
-/// How often a program that should be exiting is checked on.
+/// How often, at most, a program that should be exiting is checked on (the
+/// first checks come sooner: most programs exit as soon as stdin closes).
 const REAP_POLL: Duration = Duration::from_millis(10);
 /// How often a write to a program that stopped reading checks whether the
 /// session has been told to end.
@@ -376,6 +377,7 @@ impl Drop for Program {
         let Some(child) = &self.child else { return };
         let started = Instant::now();
         let mut terminated = false;
+        let mut pause = Duration::from_micros(250);
         loop {
             let mut child = lock(child);
             if !matches!(child.try_wait(), Ok(None)) {
@@ -397,7 +399,8 @@ impl Drop for Program {
                 terminated = true;
             }
             drop(child);
-            thread::sleep(REAP_POLL);
+            thread::sleep(pause);
+            pause = (pause * 2).min(REAP_POLL);
         }
     }
 }

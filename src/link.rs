@@ -172,7 +172,8 @@ impl Link {
     }
 
     /// Ends the session's writing side for good: waits for a write in
-    /// progress, then refuses every later one. Called by the session at its end.
+    /// progress, refuses every later one, and tells the peer (a FIN) at once,
+    /// without waiting for the handler's cleanup. Called by the session at its end.
     pub fn finish(&self) {
         let mut state = self.state();
         state.closed = true;
@@ -184,6 +185,7 @@ impl Link {
         }
         drop(state);
         self.writer_free.notify_all();
+        let _ = self.stream.shutdown(Shutdown::Write);
     }
 
     /// Whether no more frames can be sent.

@@ -79,10 +79,18 @@ pub fn ws_upgrade(
     }
 }
 
-/// A session up to and including the greeting.
-fn ws_open(addr: SocketAddr, credential: &Credential, message_bytes: usize) -> Result<Ws, String> {
+/// A session up to and including the greeting (when `greeted`).
+fn ws_open(
+    addr: SocketAddr,
+    credential: &Credential,
+    message_bytes: usize,
+    greeted: bool,
+) -> Result<Ws, String> {
     let mut ws = ws_upgrade(addr, credential, message_bytes)?
         .map_err(|status| format!("upgrade refused with {status}"))?;
+    if !greeted {
+        return Ok(ws);
+    }
     match ws.read().map_err(|e| format!("greeting: {e}"))? {
         Message::Text(t) if t.starts_with("Hello") => Ok(ws),
         other => Err(format!("expected the greeting, got {other:?}")),
@@ -90,18 +98,20 @@ fn ws_open(addr: SocketAddr, credential: &Credential, message_bytes: usize) -> R
 }
 
 /// A connection ready for echoes: for wsauth authenticated with `credential`
-/// and greeted; for the floor just connected.
+/// and greeted (when `greeted`); for the floor just connected.
 pub fn open_with(
     kind: Kind,
     addr: SocketAddr,
     credential: &Credential,
     message_bytes: usize,
+    greeted: bool,
 ) -> Result<Conn, String> {
     match kind {
         Kind::Wsauth => Ok(Conn::Ws(Box::new(ws_open(
             addr,
             credential,
             message_bytes,
+            greeted,
         )?))),
         Kind::Raw => Ok(Conn::Raw(tcp_connect(addr)?, vec![0; message_bytes])),
     }
@@ -109,18 +119,25 @@ pub fn open_with(
 
 /// [`open_with`] the bench's own [`TOKEN`].
 pub fn open(kind: Kind, addr: SocketAddr, message_bytes: usize) -> Result<Conn, String> {
-    open_with(kind, addr, &bearer(TOKEN), message_bytes)
+    open_with(kind, addr, &bearer(TOKEN), message_bytes, true)
 }
 
-/// Sends `payload` and waits for it to come back.
-pub fn echo(conn: &mut Conn, payload: &Bytes) -> Result<(), String> {
+/// Sends `payload` (binary, or text when `text`) and waits for it to come
+/// back; a text payload must be ASCII.
+pub fn echo_as(conn: &mut Conn, payload: &Bytes, text: bool) -> Result<(), String> {
     match conn {
         Conn::Ws(ws) => {
-            ws.send(Message::Binary(payload.clone()))
-                .map_err(|e| format!("send: {e}"))?;
+            let message = if text {
+                let text = String::from_utf8(payload.to_vec()).map_err(|e| e.to_string())?;
+                Message::text(text)
+            } else {
+                Message::Binary(payload.clone())
+            };
+            ws.send(message).map_err(|e| format!("send: {e}"))?;
             loop {
                 match ws.read().map_err(|e| format!("read: {e}"))? {
                     Message::Binary(b) if b.len() == payload.len() => return Ok(()),
+                    Message::Text(t) if text && t.len() == payload.len() => return Ok(()),
                     Message::Ping(_) | Message::Pong(_) => continue,
                     other => return Err(format!("unexpected {other:?}")),
                 }
@@ -135,6 +152,11 @@ pub fn echo(conn: &mut Conn, payload: &Bytes) -> Result<(), String> {
                 .map_err(|e| format!("read: {e}"))
         }
     }
+}
+
+/// Sends a binary `payload` and waits for it to come back.
+pub fn echo(conn: &mut Conn, payload: &Bytes) -> Result<(), String> {
+    echo_as(conn, payload, false)
 }
 
 /// Ends a connection cleanly: close handshake (wsauth) or half-close

@@ -24,8 +24,9 @@
 //! checks that all of them are still there.
 //!
 //! Options after `--`: `--quick` (smaller counts, shorter windows),
-//! `--only GROUP[,GROUP]` (only the groups `session1`, `session16`, `reject`,
-//! `echo1`, `echo16`, `echo256`, `echo16k`, `idle`; `session` and `echo`
+//! `--only GROUP[,GROUP]` (only the groups `session1`, `session16`,
+//! `session_exec16`, `reject`, `echo1`, `echo16`, `echo256`, `echo16k`,
+//! `broadcast`, `idle`; `session` and `echo`
 //! select all of theirs), `--rounds N`, `--secs S` (measured window of one
 //! run), `--idle N[,N]` (idle session counts), `--hold S` (the quiet hold, in
 //! seconds), `--skip-raw` (wsauth only, to compare builds).
@@ -34,6 +35,7 @@
 //! (the child processes), [`clients`], [`load`] (the measured window),
 //! [`scenarios`] (add a session row there), [`idle`], [`table`].
 
+mod broadcast;
 mod clients;
 mod idle;
 mod load;
@@ -85,7 +87,13 @@ fn main() {
     print_machine(&plan, open_files);
 
     let mut details = Vec::new();
-    let mut rows = load_groups(&plan, &mut details);
+    let (mut rows, echo16_cpu) = load_groups(&plan, &mut details);
+    if plan.runs("broadcast") {
+        rows.extend(broadcast::broadcast_rows(
+            &broadcast::broadcast_test(&plan),
+            echo16_cpu,
+        ));
+    }
     if plan.runs("idle") {
         rows.extend(idle_group(&plan));
     }
@@ -100,18 +108,20 @@ fn main() {
 }
 
 /// The groups run under load against one wsauth and one floor started for
-/// them all (a session case with server flags of its own starts its own).
-fn load_groups(plan: &Plan, details: &mut Vec<String>) -> Vec<Row> {
+/// them all (a session case with server flags of its own starts its own);
+/// also wsauth's CPU per 32-byte round trip at 16 connections, when measured.
+fn load_groups(plan: &Plan, details: &mut Vec<String>) -> (Vec<Row>, Option<f64>) {
     let cases = session_cases();
     let any = cases.iter().any(|c| plan.runs(&c.group))
         || plan.runs("reject")
         || ECHO_GROUPS.iter().any(|(g, ..)| plan.runs(g));
     if !any {
-        return Vec::new();
+        return (Vec::new(), None);
     }
     let (wsauth, raw) = (ServerProc::wsauth(plan, &[]), ServerProc::raw());
     let servers = [&wsauth, &raw];
     let mut rows = Vec::new();
+    let mut echo16_cpu = None;
     for case in cases.iter().filter(|c| plan.runs(&c.group)) {
         rows.extend(session_rows(case, &case.measure(plan, servers, details)));
     }
@@ -131,10 +141,13 @@ fn load_groups(plan: &Plan, details: &mut Vec<String>) -> Vec<Row> {
             let summaries = compare(plan, servers, details, &name, |server| {
                 run_echo(plan, server, conns, size)
             });
+            if group == "echo16" {
+                echo16_cpu = Some(summaries.0.cpu_ns());
+            }
             rows.extend(echo_rows(conns, size, &summaries));
         }
     }
-    rows
+    (rows, echo16_cpu)
 }
 
 /// The idle group: each server on a fresh process of its own.

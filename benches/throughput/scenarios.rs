@@ -2,7 +2,7 @@
 //! A new kind of session row (another credential, other server flags) is one
 //! more [`SessionCase`] in [`session_cases`].
 
-use crate::clients::{Credential, bearer, echo, finish, open, open_with, ws_upgrade};
+use crate::clients::{Credential, bearer, echo, echo_as, finish, open, open_with, ws_upgrade};
 use crate::load::{Run, compare, drive};
 use crate::plan::Plan;
 use crate::servers::{ServerProc, TOKEN, WRONG_TOKEN};
@@ -25,6 +25,10 @@ pub struct SessionCase {
     credential: Credential,
     /// The most server CPU per session that meets the target, in nanoseconds.
     pub cpu_target_ns: Option<f64>,
+    /// Whether the server greets (the echo does; `--exec` does not).
+    greeted: bool,
+    /// Whether the echo is a text message (binary otherwise).
+    text: bool,
 }
 
 impl SessionCase {
@@ -38,6 +42,8 @@ impl SessionCase {
             server_args: Vec::new(),
             credential: bearer(TOKEN),
             cpu_target_ns: Some(90_000.0),
+            greeted: true,
+            text: false,
         }
     }
 }
@@ -64,6 +70,13 @@ impl SessionCase {
     /// What the clients send instead of the bench's token (e.g. [`bearer`]).
     pub fn credential(mut self, credential: Credential) -> SessionCase {
         self.credential = credential;
+        self
+    }
+
+    /// A server that sends no greeting and echoes text only (`--exec cat`).
+    pub fn text_without_greeting(mut self) -> SessionCase {
+        self.greeted = false;
+        self.text = true;
         self
     }
 
@@ -99,7 +112,7 @@ impl SessionCase {
             [wsauth, raw],
             details,
             &self.detail_name(),
-            |server| run_sessions(plan, server, self.clients, &self.credential),
+            |server| run_sessions(plan, server, self),
         )
     }
 }
@@ -113,22 +126,29 @@ impl SessionCase {
 ///     .credential(Box::new(|| vec![("Authorization".into(), format!("Bearer {}", hs256_jwt()))])),
 /// ```
 pub fn session_cases() -> Vec<SessionCase> {
-    vec![SessionCase::plain(1), SessionCase::plain(16)]
+    vec![
+        SessionCase::plain(1),
+        SessionCase::plain(16),
+        // A process per session: what `--exec cat` adds to a session.
+        SessionCase::variant("session_exec16", "with --exec cat", 16)
+            .server_args(&["--exec", "cat"])
+            .text_without_greeting(),
+    ]
 }
 
-/// Complete sessions: connect, upgrade with `credential`, greeting, one
-/// 32-byte echo, close. The floor: connect, one 32-byte echo, close.
-fn run_sessions(plan: &Plan, server: &ServerProc, clients: usize, credential: &Credential) -> Run {
+/// Complete sessions: connect, upgrade with the case's credential, greeting,
+/// one 32-byte echo, close. The floor: connect, one 32-byte echo, close.
+fn run_sessions(plan: &Plan, server: &ServerProc, case: &SessionCase) -> Run {
     let payload = Bytes::from(vec![b's'; 32]);
     let (kind, addr) = (server.kind, server.addr);
     drive(
         plan,
         server,
-        clients,
+        case.clients,
         |_| Ok(()),
         |()| {
-            let mut conn = open_with(kind, addr, credential, 32)?;
-            echo(&mut conn, &payload)?;
+            let mut conn = open_with(kind, addr, &case.credential, 32, case.greeted)?;
+            echo_as(&mut conn, &payload, case.text)?;
             finish(conn)
         },
     )

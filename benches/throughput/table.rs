@@ -17,7 +17,7 @@ pub struct Summary {
 }
 
 /// The middle value (mean of the two middle ones); NaN for none.
-fn median(mut values: Vec<f64>) -> f64 {
+pub fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     if values.is_empty() {
         return f64::NAN;
@@ -31,6 +31,11 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 impl Summary {
+    /// Median server CPU per operation, in nanoseconds.
+    pub fn cpu_ns(&self) -> f64 {
+        self.cpu_ns
+    }
+
     /// The medians of `runs` (NaN where there are none), their ops and errors summed.
     pub fn of(runs: &[Run]) -> Summary {
         Summary {
