@@ -30,7 +30,10 @@ mod registry;
 pub mod router;
 pub mod server;
 mod session;
+pub mod socket;
 pub mod throttle;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use auth::{Authenticator, Grant, Identity, TokenStore};
 pub use config::Config;
