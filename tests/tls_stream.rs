@@ -728,3 +728,66 @@ fn tungstenite_upgrades_and_echoes_over_tls() {
     while ws.read().is_ok() {}
     server.join().unwrap();
 }
+
+/// One `openssl s_client` run against a server that accepts one connection:
+/// whether the handshake succeeded (and the line it sent arrived).
+fn openssl_client_gets_through(version_flag: &str) -> Option<bool> {
+    use std::process::{Command, Stdio};
+    let (settings, _pair, _) = settings();
+    let (addr, server) = serve_one(&settings, PATIENCE);
+    let addr = addr.to_string();
+    let args = [
+        "s_client",
+        "-connect",
+        &addr,
+        version_flag,
+        "-cipher",
+        "DEFAULT@SECLEVEL=0",
+        "-servername",
+        "localhost",
+    ];
+    let spawned = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = spawned else {
+        return None;
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(b"hello\n");
+    let through = match server.join().unwrap() {
+        Ok(stream) => {
+            assert_eq!(read_exactly(&stream, 6), b"hello\n");
+            true
+        }
+        Err(e) => {
+            // Refused on what it offered, not merely closed: the hello arrived.
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{version_flag}: {e}");
+            false
+        }
+    };
+    drop(stdin);
+    let _ = child.wait();
+    Some(through)
+}
+
+#[test]
+fn openssl_clients_get_through_with_tls13_and_tls12_but_not_tls11() {
+    let Some(tls13) = openssl_client_gets_through("-tls1_3") else {
+        eprintln!("openssl not installed: interoperability not tried");
+        return;
+    };
+    assert!(tls13, "TLS 1.3");
+    assert_eq!(
+        openssl_client_gets_through("-tls1_2"),
+        Some(true),
+        "TLS 1.2"
+    );
+    assert_eq!(
+        openssl_client_gets_through("-tls1_1"),
+        Some(false),
+        "TLS 1.1"
+    );
+}
