@@ -60,7 +60,7 @@ fn send_now(tcp: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
 /// Waits until `tcp` is ready for `events` (`POLLIN`, `POLLOUT`), or fails
 /// with [`io::ErrorKind::TimedOut`] once `deadline` has passed. A signal
 /// ends the wait early with success: the caller simply tries again.
-pub fn wait_for(tcp: &TcpStream, events: libc::c_short, deadline: Instant) -> io::Result<()> {
+fn wait_for(tcp: &TcpStream, events: libc::c_short, deadline: Instant) -> io::Result<()> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
