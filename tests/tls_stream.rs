@@ -348,6 +348,18 @@ fn a_read_timeout_is_a_timeout_and_the_stream_stays_usable() {
 }
 
 #[test]
+fn a_forged_record_fails_the_read_and_the_peer_gets_an_alert() {
+    let (mut client, server, _) = connected();
+    client.sock.write_all(b"\x17\x03\x03\x00\x20").unwrap();
+    client.sock.write_all(&[0x55; 32]).unwrap();
+    let e = server.read(&mut [0u8; 16]).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+    drop(server);
+    let e = client.read(&mut [0u8; 16]).unwrap_err();
+    assert!(e.to_string().contains("alert"), "{e}");
+}
+
+#[test]
 fn a_200_kib_write_arrives_whole_from_one_call() {
     let (mut client, server, _) = connected();
     let big: Vec<u8> = (0..200 * 1024).map(|i| (i % 251) as u8).collect();
