@@ -40,7 +40,7 @@ pub fn sniff(tcp: &TcpStream, deadline: Instant) -> io::Result<FirstBytes> {
 }
 
 /// Classifies the first bytes; `None` while more bytes could change the answer.
-/// Never `None` for [`MAX_METHOD_LEN`] + 1 bytes.
+/// Never `None` for 21 bytes or more (a method name has at most 20 letters).
 pub fn classify(bytes: &[u8]) -> Option<FirstBytes> {
     match bytes {
         [] | [0x16] => None,
