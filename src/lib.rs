@@ -53,8 +53,12 @@ mod registry;
 pub mod router;
 mod server;
 mod session;
+#[doc(hidden)]
+pub mod socket;
 mod state;
 mod throttle;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use auth::{Authenticator, Grant, Identity, TokenStore};
 pub use config::Config;

@@ -11,9 +11,9 @@
 //! ever split between two writers.
 
 use crate::http::is_timeout;
+use crate::socket::write_all_before;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -338,57 +338,6 @@ fn carries_close_frame(mut bytes: &[u8]) -> bool {
         bytes = bytes.get(next..).unwrap_or_default();
     }
     false
-}
-
-/// Writes all of `bytes` to the socket, giving up at `deadline` (a timeout
-/// error). Non-blocking sends and `poll` make the deadline exact, which a
-/// socket send timeout is not (it restarts with every partial write).
-pub fn write_all_before(stream: &TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
-    let fd = stream.as_raw_fd();
-    while !bytes.is_empty() {
-        // SAFETY: `fd` is the open socket `stream` owns; the buffer is valid.
-        let sent = unsafe {
-            libc::send(
-                fd,
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
-        };
-        if sent >= 0 {
-            bytes = &bytes[sent as usize..];
-            continue;
-        }
-        let error = io::Error::last_os_error();
-        match error.kind() {
-            io::ErrorKind::Interrupted => continue,
-            io::ErrorKind::WouldBlock => wait_writable(fd, deadline)?,
-            _ => return Err(error),
-        }
-    }
-    Ok(())
-}
-
-fn wait_writable(fd: libc::c_int, deadline: Instant) -> io::Result<()> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(io::ErrorKind::TimedOut.into());
-    }
-    let mut pollfd = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    let millis = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-    // SAFETY: one valid pollfd, as the count says.
-    let ready = unsafe { libc::poll(&mut pollfd, 1, millis) };
-    if ready < 0 {
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,86 @@
+//! Socket writes and waits bounded by a deadline, whatever the socket's own
+//! timeouts say: a peer that stops reading can hold a writer only until then.
+
+use std::io::{self, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::time::Instant;
+
+/// Writes all of `bytes` to `tcp`, giving up with [`io::ErrorKind::TimedOut`]
+/// at `deadline`. Never raises `SIGPIPE`; a prefix may have been sent when it
+/// fails, so a failed write leaves the stream unusable for framed data.
+///
+/// ```no_run
+/// # use std::time::{Duration, Instant};
+/// let tcp = std::net::TcpStream::connect("127.0.0.1:8000")?;
+/// wsauth::socket::write_all_before(&tcp, b"hello", Instant::now() + Duration::from_secs(1))?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_all_before(tcp: &TcpStream, bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    DeadlineWriter { tcp, deadline }.write_all(bytes)
+}
+
+/// A [`Write`] on a borrowed socket whose every write ends by a deadline.
+pub struct DeadlineWriter<'a> {
+    /// The socket written to.
+    pub tcp: &'a TcpStream,
+    /// When a write that cannot proceed gives up.
+    pub deadline: Instant,
+}
+
+impl Write for DeadlineWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        loop {
+            match send_now(self.tcp, bytes) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    wait_for(self.tcp, libc::POLLOUT, self.deadline)?
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One `send` that never blocks and never raises `SIGPIPE`.
+fn send_now(tcp: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    // SAFETY: the pointer and length describe a live slice; the descriptor is owned by `tcp`.
+    let sent = unsafe { libc::send(tcp.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), flags) };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(sent as usize)
+}
+
+/// Waits until `tcp` is ready for `events` (`POLLIN`, `POLLOUT`), or fails
+/// with [`io::ErrorKind::TimedOut`] once `deadline` has passed. A signal
+/// ends the wait early with success: the caller simply tries again.
+fn wait_for(tcp: &TcpStream, events: libc::c_short, deadline: Instant) -> io::Result<()> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+    }
+    // Round up, so a wait of 0.4 ms is not a busy loop of zero-timeout polls.
+    let millis = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+    let mut fd = libc::pollfd {
+        fd: tcp.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, count 1.
+    let ready = unsafe { libc::poll(&mut fd, 1, millis) };
+    if ready < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(())
+        } else {
+            Err(e)
+        };
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! A TLS connection over a blocking socket that its own thread reads while
+//! any thread may write.
+//!
+//! rustls 0.23 cannot split a connection into a reading and a writing half,
+//! and reading can change the write keys (a TLS 1.3 KeyUpdate), so every
+//! use of the connection state goes through one lock. The reader never holds
+//! it while it waits for the socket; a writer holds it until its records are
+//! on the wire, which keeps records, and so messages, whole and in order.
+
+use crate::socket::DeadlineWriter;
+use rustls::{ServerConfig, ServerConnection};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Bytes read from the socket per call: about what `read_tls` takes at once.
+const READ_CHUNK: usize = 4096;
+/// Time the reader allows its own records (alerts, KeyUpdate answers) to go
+/// out when the socket has no write timeout.
+const DEFAULT_WRITE_TIME: Duration = Duration::from_secs(10);
+
+/// A server-side TLS connection: the socket and the rustls state behind a lock.
+///
+/// ```no_run
+/// # use std::time::{Duration, Instant};
+/// # use std::path::Path;
+/// # use wsauth::tls::{TlsSettings, TlsStream};
+/// let tls = TlsSettings::load(Path::new("cert.pem"), Path::new("key.pem"))?;
+/// let listener = std::net::TcpListener::bind("127.0.0.1:8443")?;
+/// let (tcp, _) = listener.accept()?;
+/// let soon = Instant::now() + Duration::from_secs(10);
+/// let stream = TlsStream::accept(tcp, tls.current(), soon)?;
+/// stream.write_all(b"hello", soon)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct TlsStream {
+    tcp: TcpStream,
+    conn: Mutex<ServerConnection>,
+}
+
+impl TlsStream {
+    /// Runs the server side of the TLS handshake on `tcp`, failing with
+    /// [`io::ErrorKind::TimedOut`] if it is not complete by `deadline`.
+    /// Leaves the socket's read timeout changed.
+    pub fn accept(
+        tcp: TcpStream,
+        config: Arc<ServerConfig>,
+        deadline: Instant,
+    ) -> io::Result<TlsStream> {
+        let mut conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        handshake(&tcp, &mut conn, deadline)?;
+        Ok(TlsStream {
+            tcp,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// Reads plaintext; only the connection's own thread calls it. Blocks
+    /// like a read on the socket, within its read timeout, which surfaces
+    /// exactly as on a plain socket (`WouldBlock` or `TimedOut`) and leaves
+    /// the stream usable. `Ok(0)` when the peer has closed, with or without
+    /// `close_notify`.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            if let Some(n) = self.read_plaintext(buf)? {
+                return Ok(n);
+            }
+            // Outside the lock: writers must not wait for the peer to speak.
+            let n = (&self.tcp).read(&mut chunk)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut conn = self.lock()?;
+            feed_and_answer(&mut conn, &self.tcp, &chunk[..n], || self.reader_deadline())
+                .map_err(not_a_timeout)?;
+        }
+    }
+
+    /// Sends `bytes` as application data, from any thread: all of it is on
+    /// the wire when this returns, or it fails with
+    /// [`io::ErrorKind::TimedOut`] at `deadline`. After a failure part of
+    /// `bytes` may have been sent: give up on the stream.
+    pub fn write_all(&self, bytes: &[u8], deadline: Instant) -> io::Result<()> {
+        let mut conn = self.lock()?;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            // rustls takes only what fits its outgoing buffer (64 KiB): flush and go on.
+            let n = conn.writer().write(rest)?;
+            if n == 0 && !conn.wants_write() {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            rest = &rest[n..];
+            flush(&mut conn, &self.tcp, deadline)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a TLS `close_notify` alert, by `deadline`.
+    pub fn send_close_notify(&self, deadline: Instant) -> io::Result<()> {
+        let mut conn = self.lock()?;
+        conn.send_close_notify();
+        flush(&mut conn, &self.tcp, deadline)
+    }
+
+    /// The socket, for its timeouts, its peer address and `shutdown`.
+    pub fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    /// Plaintext already decrypted, `Some(0)` at `close_notify`, or `None`
+    /// when the socket must be read first.
+    fn read_plaintext(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let mut conn = self.lock()?;
+        match conn.reader().read(buf) {
+            Ok(n) => Ok(Some(n)),
+            // rustls's "nothing buffered", never to be mistaken for a read timeout.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Some(0)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// When the reader's own records must be out: the socket's write timeout.
+    fn reader_deadline(&self) -> Instant {
+        let time = self.tcp.write_timeout().ok().flatten();
+        Instant::now() + time.unwrap_or(DEFAULT_WRITE_TIME)
+    }
+
+    fn lock(&self) -> io::Result<MutexGuard<'_, ServerConnection>> {
+        self.conn
+            .lock()
+            .map_err(|_| io::Error::other("TLS state lost to a panic"))
+    }
+}
+
+/// Drives the handshake to its end, reading and writing by `deadline`.
+fn handshake(tcp: &TcpStream, conn: &mut ServerConnection, deadline: Instant) -> io::Result<()> {
+    let mut chunk = [0u8; READ_CHUNK];
+    while conn.is_handshaking() {
+        if !conn.wants_read() {
+            return Err(io::Error::other("TLS handshake stuck"));
+        }
+        let n = read_before(tcp, &mut chunk, deadline)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed during the TLS handshake",
+            ));
+        }
+        feed_and_answer(conn, tcp, &chunk[..n], || deadline)?;
+    }
+    Ok(())
+}
+
+/// One socket read that ends by `deadline` ([`io::ErrorKind::TimedOut`]).
+fn read_before(tcp: &TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "TLS handshake not complete in time",
+            ));
+        }
+        tcp.set_read_timeout(Some(left))?;
+        match (&*tcp).read(buf) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) => {}
+            other => return other,
+        }
+    }
+}
+
+/// Hands bytes from the socket to rustls, then sends what it has to say
+/// (handshake messages, alerts, KeyUpdate answers). A refused record still
+/// gets its alert sent, best effort, before the error returns.
+fn feed_and_answer(
+    conn: &mut ServerConnection,
+    tcp: &TcpStream,
+    bytes: &[u8],
+    deadline: impl FnOnce() -> Instant,
+) -> io::Result<()> {
+    let fed = feed(conn, bytes);
+    // Most records need no answer: the deadline (a system call) only when one does.
+    let flushed = match conn.wants_write() {
+        true => flush(conn, tcp, deadline()),
+        false => Ok(()),
+    };
+    fed.and(flushed)
+}
+
+/// `read_tls` takes a few KiB a call: loop until every byte is in.
+fn feed(conn: &mut ServerConnection, bytes: &[u8]) -> io::Result<()> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        conn.read_tls(&mut rest)?;
+        conn.process_new_packets()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    }
+    Ok(())
+}
+
+/// Writes every pending TLS record to the socket by `deadline`.
+fn flush(conn: &mut ServerConnection, tcp: &TcpStream, deadline: Instant) -> io::Result<()> {
+    let mut socket = DeadlineWriter { tcp, deadline };
+    while conn.wants_write() {
+        if conn.write_tls(&mut socket)? == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+    }
+    Ok(())
+}
+
+/// The reader's own writes timing out must not pass for a read timeout.
+fn not_a_timeout(e: io::Error) -> io::Error {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            io::Error::other(format!("sending TLS records: {e}"))
+        }
+        _ => e,
+    }
+}
