@@ -28,6 +28,8 @@ usage: wsauth [OPTIONS]
   --first-message-auth        also accept upgrades without a token; the first message must be it
   --max-auth-failures N       failed authentications per IP per minute before 429; 0 disables [20]
   --log-level LEVEL           error, warn, info, debug or trace [info, or RUST_LOG]
+  --tls-cert PATH             serve https and wss (a build with the feature tls): PEM certificate chain
+  --tls-key PATH              and its PEM private key; both or neither; re-read on SIGHUP and on change
   --help, --version
 
 With neither --token nor --tokens-file, a random token is made for user `demo`.
@@ -57,6 +59,9 @@ pub struct Options {
     pub log_level: Option<log::LevelFilter>,
     /// The `--exec` command, if given: it replaces the echo.
     pub exec: Option<String>,
+    /// `--tls-cert` and `--tls-key`: the certificate chain and its key (only
+    /// ever both, and only in a build with the feature `tls`).
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// The server settings.
     pub config: Config,
 }
@@ -71,6 +76,26 @@ impl fmt::Display for UsageError {
     }
 }
 
+/// How the message for a flag of a feature the build lacks goes on.
+const FEATURE_MISSING: &str = " needs a build with the feature ";
+
+impl UsageError {
+    /// `flag` belongs to a feature this build lacks.
+    pub fn missing_feature(flag: &str, feature: &str) -> UsageError {
+        UsageError(format!("{flag}{FEATURE_MISSING}{feature}"))
+    }
+
+    /// What follows the message on stderr: a pointer to `--help`, except
+    /// when a feature is missing, which `--help` cannot fix.
+    pub fn hint(&self) -> &'static str {
+        if self.0.contains(FEATURE_MISSING) {
+            ""
+        } else {
+            " (see --help)"
+        }
+    }
+}
+
 /// Parses the arguments (without the program name). Values may follow their
 /// flag as the next argument or after `=`.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageError> {
@@ -80,8 +105,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
         tokens_file: None,
         log_level: None,
         exec: None,
+        tls: None,
         config: Config::default(),
     };
+    let (mut tls_cert, mut tls_key) = (None, None);
     let mut echo_flag = None;
     let config = &mut options.config;
     let mut args = args.into_iter();
@@ -140,6 +167,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
                 options.exec = Some(command);
             }
             "--max-auth-failures" => config.max_auth_failures = number(&flag, &value()?)?,
+            "--tls-cert" if cfg!(feature = "tls") => tls_cert = Some(PathBuf::from(value()?)),
+            "--tls-key" if cfg!(feature = "tls") => tls_key = Some(PathBuf::from(value()?)),
+            "--tls-cert" | "--tls-key" => return Err(UsageError::missing_feature(&flag, "tls")),
             "--log-level" => {
                 let text = value()?;
                 let level = match text.to_ascii_lowercase().as_str() {
@@ -154,6 +184,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             _ => return Err(UsageError(format!("unknown argument `{flag}`"))),
         }
     }
+    options.tls = match (tls_cert, tls_key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(_), None) => return Err(UsageError("--tls-cert needs --tls-key".into())),
+        (None, Some(_)) => return Err(UsageError("--tls-key needs --tls-cert".into())),
+    };
     if let (Some(_), Some(flag)) = (&options.exec, echo_flag) {
         return Err(UsageError(format!(
             "--exec replaces the echo: it cannot be used with {flag}"

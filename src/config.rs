@@ -1,5 +1,7 @@
 //! The server's settings: one plain struct, every limit a named field.
 
+#[cfg(feature = "tls")]
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a server behaves. Every field has a default, stated in its doc comment;
@@ -43,6 +45,21 @@ pub struct Config {
     /// Failed authentications allowed per client IP per minute before 429;
     /// 0 disables the limit. Default: 20.
     pub max_auth_failures: usize,
+    /// Serve https and wss with this certificate and key (feature `tls`):
+    /// the port then speaks TLS only. [`Server::reload`](crate::Server::reload)
+    /// and a change of either file's modification time (checked once a
+    /// second) load a new pair for new connections. Default: `None` (plain
+    /// http and ws).
+    ///
+    /// ```no_run
+    /// use std::{path::Path, sync::Arc};
+    /// let mut config = wsauth::Config::default();
+    /// let tls = wsauth::tls::TlsSettings::load(Path::new("cert.pem"), Path::new("key.pem"))?;
+    /// config.tls = Some(Arc::new(tls));
+    /// # Ok::<(), wsauth::tls::TlsError>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub tls: Option<Arc<crate::tls::TlsSettings>>,
 }
 
 impl Default for Config {
@@ -58,6 +75,8 @@ impl Default for Config {
             first_message_auth: false,
             allowed_origins: Vec::new(),
             max_auth_failures: 20,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

@@ -7,8 +7,9 @@ use crate::http::{Answer, RequestHead, close_gracefully, send_answer};
 use crate::link::{Link, SessionStream};
 use crate::session::Upgraded;
 use crate::state::Shared;
+use crate::transport::Transport;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::HeaderValue;
 use tungstenite::protocol::Role;
@@ -141,7 +142,7 @@ fn origin_allowed(request: &Request, allowed: &[String]) -> bool {
 /// Runs the upgrade on a request head already read. Returns the session to
 /// run, or `None` when the client was answered (or lost) instead.
 pub fn upgrade(
-    mut stream: TcpStream,
+    mut stream: Transport,
     head: &RequestHead,
     shared: &Shared,
     peer: SocketAddr,
@@ -254,10 +255,10 @@ pub fn redact_target(target: &str) -> String {
     format!("{path}?{}", pairs.join("&"))
 }
 
-/// Feeds tungstenite the head we already read, then the socket itself.
+/// Feeds tungstenite the head we already read, then the stream itself.
 struct Replay<'a> {
     head: &'a [u8],
-    stream: &'a mut TcpStream,
+    stream: &'a mut Transport,
 }
 
 impl Read for Replay<'_> {

@@ -1,9 +1,10 @@
 //! The plain-HTTP side: reading a request head with a deadline and a bound,
 //! and writing short answers that always close the connection.
 
+use crate::transport::Transport;
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// Largest request head (request line, headers, blank line) accepted.
@@ -54,7 +55,7 @@ pub enum HeadError {
 
 /// Reads one request head from `stream`, giving up at `deadline`.
 pub fn read_request_head(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     deadline: Instant,
 ) -> Result<RequestHead, HeadError> {
     let mut buf = vec![0u8; MAX_HEAD_BYTES];
@@ -64,7 +65,10 @@ pub fn read_request_head(
         if left.is_zero() {
             return Err(HeadError::TimedOut);
         }
-        stream.set_read_timeout(Some(left)).map_err(HeadError::Io)?;
+        stream
+            .tcp()
+            .set_read_timeout(Some(left))
+            .map_err(HeadError::Io)?;
         let n = match stream.read(&mut buf[len..]) {
             Ok(0) => return Err(HeadError::Closed),
             Ok(n) => n,
@@ -191,7 +195,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
 }
 
 /// Writes `answer` and closes the connection gracefully.
-pub fn send_answer(stream: &mut TcpStream, answer: &Answer) -> io::Result<()> {
+pub fn send_answer(stream: &mut Transport, answer: &Answer) -> io::Result<()> {
     stream.write_all(&answer.to_bytes())?;
     close_gracefully(stream);
     Ok(())
@@ -200,10 +204,12 @@ pub fn send_answer(stream: &mut TcpStream, answer: &Answer) -> io::Result<()> {
 /// Ends our side of the connection, then drains what the client still sends
 /// for a short while: closing with unread bytes would reset the connection and
 /// could destroy the answer before the client reads it.
-pub fn close_gracefully(mut stream: &TcpStream) {
-    if stream.shutdown(Shutdown::Write).is_err() {
+pub fn close_gracefully(transport: &Transport) {
+    if transport.shutdown_write().is_err() {
         return;
     }
+    // Over TLS too the raw bytes are drained: nothing more is decrypted.
+    let mut stream = transport.tcp();
     // Nothing unread: closing now sends no reset, so there is nothing to wait
     // for (the usual case; it saves a blocking read and a wake-up).
     if !has_unread_bytes(stream) {

@@ -59,6 +59,7 @@ mod state;
 mod throttle;
 #[cfg(feature = "tls")]
 pub mod tls;
+mod transport;
 
 pub use auth::{Authenticator, Grant, Identity, TokenStore};
 pub use config::Config;

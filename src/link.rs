@@ -11,7 +11,7 @@
 //! ever split between two writers.
 
 use crate::http::is_timeout;
-use crate::socket::write_all_before;
+use crate::transport::Transport;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -60,7 +60,8 @@ pub enum Wake {
 
 /// One live session's shared part.
 pub struct Link {
-    stream: TcpStream,
+    /// The socket, or the TLS stream over it: every write goes through it.
+    stream: Transport,
     peer: SocketAddr,
     write_timeout: Duration,
     writer: Mutex<Writer>,
@@ -87,8 +88,8 @@ struct Writer {
 }
 
 impl Link {
-    /// Wraps an upgraded connection's socket.
-    pub fn new(stream: TcpStream, peer: SocketAddr, write_timeout: Duration) -> Arc<Link> {
+    /// Wraps an upgraded connection's stream.
+    pub fn new(stream: Transport, peer: SocketAddr, write_timeout: Duration) -> Arc<Link> {
         Arc::new(Link {
             stream,
             peer,
@@ -108,8 +109,13 @@ impl Link {
         self.peer
     }
 
-    /// The socket, for the session thread's reads and read timeouts.
+    /// The socket, for the session thread's read timeouts.
     pub fn stream(&self) -> &TcpStream {
+        self.stream.tcp()
+    }
+
+    /// The stream itself (TLS or not), for ending the connection.
+    pub fn transport(&self) -> &Transport {
         &self.stream
     }
 
@@ -123,11 +129,11 @@ impl Link {
     pub fn write_frames(&self, bytes: &[u8], own: bool) -> Result<(), SendError> {
         let deadline = Instant::now() + self.write_timeout;
         self.acquire(deadline, own)?;
-        let written = write_all_before(&self.stream, bytes, deadline);
+        let written = self.stream.write_all_before(bytes, deadline);
         let failed = written.is_err();
         if failed {
             // Part of a frame may be out: nothing more can follow it.
-            let _ = self.stream.shutdown(Shutdown::Both);
+            let _ = self.stream().shutdown(Shutdown::Both);
         }
         self.release(failed || carries_close_frame(bytes));
         match written {
@@ -185,7 +191,7 @@ impl Link {
         }
         drop(state);
         self.writer_free.notify_all();
-        let _ = self.stream.shutdown(Shutdown::Write);
+        let _ = self.stream.shutdown_write();
     }
 
     /// Whether no more frames can be sent.
@@ -232,7 +238,7 @@ impl Link {
             .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
         {
-            let _ = self.stream.shutdown(Shutdown::Read);
+            let _ = self.stream().shutdown(Shutdown::Read);
         }
     }
 
@@ -248,7 +254,7 @@ impl Link {
 
     /// Cuts the connection off (a session stuck writing when the server stops).
     pub fn cut(&self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.stream().shutdown(Shutdown::Both);
     }
 
     /// Records the token the session runs on and its expiry.
@@ -277,13 +283,13 @@ impl Link {
     }
 }
 
-/// The stream tungstenite runs the session on: reads from the socket, writes
-/// through the link's writer lock.
+/// The stream tungstenite runs the session on: reads from the socket (or
+/// its TLS stream), writes through the link's writer lock.
 pub struct SessionStream(pub Arc<Link>);
 
 impl Read for SessionStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.0.stream).read(buf)
+        self.0.stream.read(buf)
     }
 }
 

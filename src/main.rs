@@ -3,10 +3,11 @@
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use wsauth::cli::{self, Command, Options};
 use wsauth::exec::Exec;
-use wsauth::{Grant, Server, TokenStore, auth};
+use wsauth::{Config, Grant, Server, TokenStore, auth};
 
 fn main() -> ExitCode {
     match cli::parse(std::env::args().skip(1)) {
@@ -26,13 +27,13 @@ fn main() -> ExitCode {
             }
         },
         Err(usage) => {
-            eprintln!("wsauth: {usage} (see --help)");
+            eprintln!("wsauth: {usage}{}", usage.hint());
             ExitCode::from(2)
         }
     }
 }
 
-fn run(options: Options) -> Result<(), String> {
+fn run(mut options: Options) -> Result<(), String> {
     init_logging(options.log_level);
     std::panic::set_hook(Box::new(|info| log::error!("{info}")));
     raise_open_files_limit();
@@ -52,6 +53,7 @@ fn run(options: Options) -> Result<(), String> {
     if let Some(path) = &options.tokens_file {
         store = store.with_file(path).map_err(|e| e.to_string())?;
     }
+    let scheme = use_tls(options.tls.take(), &mut options.config)?;
     // Registered before serving, so no signal can arrive unhandled.
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|e| e.to_string())?;
     let listen = options.listen.as_str();
@@ -66,15 +68,15 @@ fn run(options: Options) -> Result<(), String> {
 
     let addr = server.local_addr();
     let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "wsauth listening on http://{addr}/");
+    let _ = writeln!(stdout, "wsauth listening on {scheme}://{addr}/");
     if let Some(token) = demo_token {
-        let _ = writeln!(stdout, "open http://{addr}/#token={token} in a browser");
+        let _ = writeln!(stdout, "open {scheme}://{addr}/#token={token} in a browser");
     }
     let _ = stdout.flush();
 
     for signal in signals.forever() {
         if signal == SIGHUP {
-            log::info!("SIGHUP: reloading tokens");
+            log::info!("SIGHUP: reloading tokens and certificate");
             server.reload();
         } else {
             log::info!("shutting down");
@@ -83,6 +85,27 @@ fn run(options: Options) -> Result<(), String> {
     }
     server.stop();
     Ok(())
+}
+
+/// With `--tls-cert` and `--tls-key`, loads the pair into the config (an
+/// error names the file); returns the scheme to print.
+#[cfg(feature = "tls")]
+fn use_tls(files: Option<(PathBuf, PathBuf)>, config: &mut Config) -> Result<&'static str, String> {
+    let Some((cert, key)) = files else {
+        return Ok("http");
+    };
+    let tls = wsauth::tls::TlsSettings::load(&cert, &key).map_err(|e| e.to_string())?;
+    config.tls = Some(std::sync::Arc::new(tls));
+    Ok("https")
+}
+
+/// Without the feature `tls` the flags never parse: always plain http.
+#[cfg(not(feature = "tls"))]
+fn use_tls(
+    _files: Option<(PathBuf, PathBuf)>,
+    _config: &mut Config,
+) -> Result<&'static str, String> {
+    Ok("http")
 }
 
 /// `--log-level`, else `RUST_LOG`, else info; tungstenite is held to debug,

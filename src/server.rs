@@ -157,10 +157,15 @@ impl Server {
     }
 
     /// Re-reads the tokens now (what `SIGHUP` does) and closes the sessions
-    /// whose token is no longer valid.
+    /// whose token is no longer valid; with TLS, re-reads the certificate
+    /// and key too, for new connections.
     pub fn reload(&self) {
         if self.shared.auth.refresh(true) {
             self.shared.registry.revalidate(self.shared.auth.as_ref());
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.shared.config.tls {
+            tls.refresh(true);
         }
     }
 
@@ -241,7 +246,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, pools: Arc<Pools>) {
         };
         if shared.open.fetch_add(1, Ordering::SeqCst) >= shared.config.max_connections {
             shared.open.fetch_sub(1, Ordering::SeqCst);
-            refuse_busy(stream);
+            refuse_busy(stream, &shared);
             continue;
         }
         let slot = Slot(shared.clone(), pools.clone());
@@ -334,8 +339,10 @@ fn log_panic(peer: Option<SocketAddr>, panic: &(dyn std::any::Any + Send)) {
 }
 
 /// Answers 503 on the accept thread itself: a short write that fits the
-/// socket buffer, and no waiting for the client.
-fn refuse_busy(mut stream: TcpStream) {
+/// socket buffer, and no waiting for the client. A TLS client is only
+/// closed: a plain-text answer means nothing to it, and a TLS handshake
+/// here would hold up the accept thread.
+fn refuse_busy(mut stream: TcpStream, shared: &Shared) {
     log::info!(
         "{}: rejected: too many connections",
         stream
@@ -343,6 +350,12 @@ fn refuse_busy(mut stream: TcpStream) {
             .map(|a| a.to_string())
             .unwrap_or_default()
     );
+    #[cfg(feature = "tls")]
+    if shared.config.tls.is_some() {
+        return;
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = shared;
     let answer =
         Answer::text(503, "server busy; try again later\n").with_header("Retry-After", "1");
     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
@@ -355,11 +368,16 @@ fn refuse_busy(mut stream: TcpStream) {
     }
 }
 
-/// Once a second: notice a changed tokens file, forget old auth failures.
+/// Once a second: notice a changed tokens file (and certificate), forget
+/// old auth failures.
 fn tick_loop(shared: &Shared, stop: mpsc::Receiver<()>) {
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_secs(1)) {
         if shared.auth.refresh(false) {
             shared.registry.revalidate(shared.auth.as_ref());
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &shared.config.tls {
+            tls.refresh(false);
         }
         shared.registry.wake_expired();
         shared.throttle.prune();

@@ -9,7 +9,7 @@ use crate::link::{Link, SessionStream, Wake, close_frame_bytes};
 use crate::push::{SessionHandle, Sessions};
 use crate::state::Shared;
 use std::borrow::Cow;
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tungstenite::protocol::frame::CloseFrame;
@@ -324,7 +324,7 @@ impl Session<'_> {
                 }
             }
         }
-        close_gracefully(self.link.stream());
+        close_gracefully(self.link.transport());
         End {
             code: Some(code),
             why: reason,
@@ -345,7 +345,7 @@ impl Session<'_> {
                     .link
                     .closed_by_handle()
                     .unwrap_or((1000, String::new()));
-                let _ = self.link.stream().shutdown(Shutdown::Write);
+                let _ = self.link.transport().shutdown_write();
                 let why = if reason.is_empty() {
                     "closed by the server".into()
                 } else {
@@ -358,7 +358,7 @@ impl Session<'_> {
             }
         };
         let _ = self.link.write_frames(&close_frame_bytes(code, &why), true);
-        let _ = self.link.stream().shutdown(Shutdown::Write);
+        let _ = self.link.transport().shutdown_write();
         End {
             code: Some(code),
             why,

@@ -5,6 +5,8 @@
 pub mod frames;
 pub mod process;
 pub mod proxies;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -52,7 +54,7 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> String {
 }
 
 /// Reads until the peer closes (or a reset, after which what arrived counts).
-pub fn read_to_close(stream: &mut TcpStream) -> String {
+pub fn read_to_close(stream: &mut impl Read) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {

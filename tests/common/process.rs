@@ -60,9 +60,14 @@ impl Wsauth {
 
     /// Reads the first stdout line and the address it names.
     pub fn listen_addr(&mut self) -> SocketAddr {
+        self.listen_addr_of("http")
+    }
+
+    /// Reads the first stdout line, which must name `scheme`, and the address it names.
+    pub fn listen_addr_of(&mut self, scheme: &str) -> SocketAddr {
         let line = self.next_line().expect("a listen line on stdout");
         let addr = line
-            .strip_prefix("wsauth listening on http://")
+            .strip_prefix(&format!("wsauth listening on {scheme}://"))
             .and_then(|rest| rest.strip_suffix('/'))
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
         addr.parse()
