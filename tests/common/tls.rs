@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{WebSocket, http};
 use wsauth::tls::TlsSettings;
@@ -55,13 +56,34 @@ impl Pair {
     /// Writes a new self-signed certificate for `localhost` and 127.0.0.1,
     /// with its key; each file replaced at once (written aside, renamed).
     pub fn rewrite(&mut self) {
+        self.rewrite_dated(None);
+    }
+
+    /// Like [`Pair::rewrite`], the new files keeping the old modification
+    /// times, so that only a `SIGHUP` can tell the server.
+    pub fn rewrite_keeping_times(&mut self) {
+        let time = |path: &PathBuf| std::fs::metadata(path).unwrap().modified().unwrap();
+        self.rewrite_dated(Some((time(&self.cert), time(&self.key))));
+    }
+
+    fn rewrite_dated(&mut self, times: Option<(SystemTime, SystemTime)>) {
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
         let made = rcgen::generate_simple_self_signed(names).unwrap();
         let aside = self.dir.join("new.pem");
-        std::fs::write(&aside, made.signing_key.serialize_pem()).unwrap();
-        std::fs::rename(&aside, &self.key).unwrap();
-        std::fs::write(&aside, made.cert.pem()).unwrap();
-        std::fs::rename(&aside, &self.cert).unwrap();
+        let replace = |text: String, path: &PathBuf, time: Option<SystemTime>| {
+            std::fs::write(&aside, text).unwrap();
+            if let Some(time) = time {
+                let file = std::fs::File::options().write(true).open(&aside).unwrap();
+                file.set_modified(time).unwrap();
+            }
+            std::fs::rename(&aside, path).unwrap();
+        };
+        replace(
+            made.signing_key.serialize_pem(),
+            &self.key,
+            times.map(|t| t.1),
+        );
+        replace(made.cert.pem(), &self.cert, times.map(|t| t.0));
         self.der = made.cert.der().clone();
     }
 
