@@ -101,6 +101,9 @@ enum Servers {
     ForeignOrigin,
     /// The same, with the page's origin allowed by the socket's server.
     AllowedForeignOrigin,
+    /// One default server over TLS: the page over https, its socket over wss.
+    #[cfg(feature = "tls")]
+    Tls,
 }
 
 impl Servers {
@@ -120,8 +123,37 @@ impl Servers {
                 config.allowed_origins = vec![format!("http://{}", foreign.local_addr())];
                 (foreign, Some(start(config)))
             }
+            #[cfg(feature = "tls")]
+            Servers::Tls => {
+                let mut config = Config::default();
+                config.tls = Some(test_certificate());
+                (start(config), None)
+            }
         }
     }
+
+    /// The page's scheme.
+    fn scheme(self) -> &'static str {
+        match self {
+            #[cfg(feature = "tls")]
+            Servers::Tls => "https",
+            _ => "http",
+        }
+    }
+}
+
+/// A fresh self-signed certificate for 127.0.0.1, kept under the target
+/// folder (the browser is told to accept it: `WSAUTH_IGNORE_CERT_ERRORS`).
+#[cfg(feature = "tls")]
+fn test_certificate() -> std::sync::Arc<wsauth::tls::TlsSettings> {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("browser-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a certificate folder");
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    std::sync::Arc::new(wsauth::tls::TlsSettings::load(&cert, &key).expect("the pair loads"))
 }
 
 /// One run of the driver script.
@@ -169,7 +201,11 @@ impl Scenario {
             .env("WSAUTH_CHROMIUM", &browser.chromium)
             .env(
                 "WSAUTH_PAGE_URL",
-                format!("http://{}/", page_server.local_addr()),
+                format!("{}://{}/", self.servers.scheme(), page_server.local_addr()),
+            )
+            .env(
+                "WSAUTH_IGNORE_CERT_ERRORS",
+                (self.servers.scheme() == "https").to_string(),
             )
             .env("WSAUTH_TOKEN", self.token)
             .env("WSAUTH_METHOD", self.method)
@@ -261,6 +297,23 @@ scenarios! {
     page_from_an_allowed_foreign_origin_connects: Scenario {
         name: "foreign-origin-allowed",
         servers: Servers::AllowedForeignOrigin,
+        ..ECHO
+    },
+}
+
+#[cfg(feature = "tls")]
+scenarios! {
+    /// Its socket goes to wss: because the page came over https.
+    page_over_https_loads_without_console_errors_or_csp_violations:
+        Scenario { script: "load", name: "https-page-loaded", servers: Servers::Tls, ..ECHO },
+    page_over_https_connects_over_wss_greets_and_echoes:
+        Scenario { name: "https-subprotocol-connected", servers: Servers::Tls, ..ECHO },
+    page_over_https_refuses_a_wrong_token_over_wss: Scenario {
+        script: "refused",
+        name: "https-wrong-token",
+        token: "not-the-token",
+        expect: "401",
+        servers: Servers::Tls,
         ..ECHO
     },
 }

@@ -16,6 +16,7 @@
 //   WSAUTH_EXPECT        refused: the HTTP status behind the refusal; closed: "CODE reason"
 //   WSAUTH_SCREENSHOT    where to save a PNG of the final state
 //   WSAUTH_CHROMIUM      the browser (default /usr/bin/chromium)
+//   WSAUTH_IGNORE_CERT_ERRORS  "true": accept the test server's self-signed certificate (https, wss)
 //
 // Prints "PASS <scenario>" and exits 0, or prints why and exits 1.
 
@@ -41,12 +42,14 @@ function check(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+const ignoreCertErrors = process.env.WSAUTH_IGNORE_CERT_ERRORS === "true";
 const browser = await chromium.launch({
   executablePath: env("WSAUTH_CHROMIUM", "/usr/bin/chromium"),
   headless: true, // Playwright adds --headless and a fresh temporary --user-data-dir itself
   args: [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ...(ignoreCertErrors ? ["--ignore-certificate-errors"] : []),
   ],
 });
 const socketHost = process.env.WSAUTH_SOCKET_HOST;
@@ -55,6 +58,7 @@ const context = await browser.newContext({
   // A page from another origin carries no CSP of ours: without this, the page's
   // own connect-src 'self' would stop it before the server is even asked.
   bypassCSP: Boolean(socketHost),
+  ignoreHTTPSErrors: ignoreCertErrors,
 });
 const page = await context.newPage();
 
