@@ -13,8 +13,54 @@ use tungstenite::{Bytes, HandshakeError, Message, WebSocket};
 /// How long a client waits for any answer before calling it an error.
 const CLIENT_PATIENCE: Duration = Duration::from_secs(30);
 
-/// A WebSocket client session.
-pub type Ws = WebSocket<TcpStream>;
+/// A WebSocket client session, over TCP or TLS.
+pub type Ws = WebSocket<ClientStream>;
+
+/// What a client session runs on.
+pub enum ClientStream {
+    /// ws://
+    Tcp(TcpStream),
+    /// wss://, trusting the bench's own certificate.
+    #[cfg(feature = "tls")]
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for ClientStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            ClientStream::Tcp(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for ClientStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            ClientStream::Tcp(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            ClientStream::Tcp(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// The client's stream for a server of `kind`: TLS for a TLS server.
+fn client_stream(kind: Kind, tcp: TcpStream) -> Result<ClientStream, String> {
+    match kind {
+        #[cfg(feature = "tls")]
+        Kind::WsauthTls => crate::tls::connect(tcp).map(|s| ClientStream::Tls(Box::new(s))),
+        _ => Ok(ClientStream::Tcp(tcp)),
+    }
+}
 
 /// The headers a client adds to its upgrade request to authenticate, made
 /// afresh for each upgrade (so that a signed token can carry a fresh time).
@@ -52,11 +98,12 @@ fn tcp_connect(addr: SocketAddr) -> Result<TcpStream, String> {
 
 /// Upgrades with `credential`'s headers; `Ok(Err(status))` when the server refused.
 pub fn ws_upgrade(
+    kind: Kind,
     addr: SocketAddr,
     credential: &Credential,
     message_bytes: usize,
 ) -> Result<Result<Ws, u16>, String> {
-    let stream = tcp_connect(addr)?;
+    let stream = client_stream(kind, tcp_connect(addr)?)?;
     let mut request = format!("ws://{addr}/ws")
         .into_client_request()
         .map_err(|e| e.to_string())?;
@@ -81,12 +128,13 @@ pub fn ws_upgrade(
 
 /// A session up to and including the greeting (when `greeted`).
 fn ws_open(
+    kind: Kind,
     addr: SocketAddr,
     credential: &Credential,
     message_bytes: usize,
     greeted: bool,
 ) -> Result<Ws, String> {
-    let mut ws = ws_upgrade(addr, credential, message_bytes)?
+    let mut ws = ws_upgrade(kind, addr, credential, message_bytes)?
         .map_err(|status| format!("upgrade refused with {status}"))?;
     if !greeted {
         return Ok(ws);
@@ -107,13 +155,14 @@ pub fn open_with(
     greeted: bool,
 ) -> Result<Conn, String> {
     match kind {
-        Kind::Wsauth => Ok(Conn::Ws(Box::new(ws_open(
+        Kind::Raw => Ok(Conn::Raw(tcp_connect(addr)?, vec![0; message_bytes])),
+        _ => Ok(Conn::Ws(Box::new(ws_open(
+            kind,
             addr,
             credential,
             message_bytes,
             greeted,
         )?))),
-        Kind::Raw => Ok(Conn::Raw(tcp_connect(addr)?, vec![0; message_bytes])),
     }
 }
 

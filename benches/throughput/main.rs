@@ -34,6 +34,10 @@
 //! Where things are: [`plan`] (the options), [`servers`] and [`raw_floor`]
 //! (the child processes), [`clients`], [`load`] (the measured window),
 //! [`scenarios`] (add a session row there), [`idle`], [`table`].
+//!
+//! With `cargo bench --features tls`, the groups `tls_session16`,
+//! `tls_echo16`, `tls_echo16k` and `tls_idle` (`--only tls` for all) measure
+//! the same over TLS, beside plain wsauth of the same run.
 
 mod broadcast;
 mod clients;
@@ -45,6 +49,8 @@ mod raw_floor;
 mod scenarios;
 mod servers;
 mod table;
+#[cfg(feature = "tls")]
+mod tls;
 
 use idle::{Idle, idle_test, print_idle_notes};
 use load::compare;
@@ -94,9 +100,14 @@ fn main() {
             echo16_cpu,
         ));
     }
-    if plan.runs("idle") {
-        rows.extend(idle_group(&plan));
+    let plain_idle = plan.runs("idle").then(|| idle_group(&plan, &mut rows));
+    #[cfg(feature = "tls")]
+    if plan.runs("tls_idle") {
+        let plain = plain_idle.unwrap_or_else(|| idle_test(&plan, Kind::Wsauth));
+        rows.extend(tls::idle_rows(&plan, &plain));
     }
+    #[cfg(not(feature = "tls"))]
+    drop(plain_idle);
     print_details(&details);
     println!();
     print_table(&rows);
@@ -114,7 +125,8 @@ fn load_groups(plan: &Plan, details: &mut Vec<String>) -> (Vec<Row>, Option<f64>
     let cases = session_cases();
     let any = cases.iter().any(|c| plan.runs(&c.group))
         || plan.runs("reject")
-        || ECHO_GROUPS.iter().any(|(g, ..)| plan.runs(g));
+        || ECHO_GROUPS.iter().any(|(g, ..)| plan.runs(g))
+        || ["tls_echo16", "tls_echo16k"].iter().any(|g| plan.runs(g));
     if !any {
         return (Vec::new(), None);
     }
@@ -147,20 +159,23 @@ fn load_groups(plan: &Plan, details: &mut Vec<String>) -> (Vec<Row>, Option<f64>
             rows.extend(echo_rows(conns, size, &summaries));
         }
     }
+    #[cfg(feature = "tls")]
+    rows.extend(tls::echo_rows(plan, &wsauth, details));
     (rows, echo16_cpu)
 }
 
-/// The idle group: each server on a fresh process of its own.
-fn idle_group(plan: &Plan) -> Vec<Row> {
+/// The idle group: each server on a fresh process of its own. Returns
+/// wsauth's, for the TLS rows.
+fn idle_group(plan: &Plan, rows: &mut Vec<Row>) -> Idle {
     let wsauth = idle_test(plan, Kind::Wsauth);
     let raw = if plan.skip_raw {
         Idle::default()
     } else {
         idle_test(plan, Kind::Raw)
     };
-    let rows = idle_rows(plan, &wsauth, &raw);
+    rows.extend(idle_rows(plan, &wsauth, &raw));
     print_idle_notes(&wsauth, &raw);
-    rows
+    wsauth
 }
 
 /// Prints a line per run, under its header.

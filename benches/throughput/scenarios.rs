@@ -133,6 +133,9 @@ pub fn session_cases() -> Vec<SessionCase> {
         SessionCase::variant("session_exec16", "with --exec cat", 16)
             .server_args(&["--exec", "cat"])
             .text_without_greeting(),
+        // wss: a full TLS handshake (ECDSA P-256) per session.
+        #[cfg(feature = "tls")]
+        crate::tls::session_case(),
     ]
 }
 
@@ -163,7 +166,7 @@ pub fn run_rejections(plan: &Plan, server: &ServerProc, clients: usize) -> Run {
         server,
         clients,
         |_| Ok(()),
-        |()| match ws_upgrade(addr, &wrong, 32)? {
+        |()| match ws_upgrade(server.kind, addr, &wrong, 32)? {
             Err(401) => Ok(()),
             Err(status) => Err(format!("expected 401, got {status}")),
             Ok(_) => Err("a wrong token was accepted".into()),

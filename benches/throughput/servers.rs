@@ -21,6 +21,9 @@ pub enum Kind {
     Wsauth,
     /// The raw TCP echo floor.
     Raw,
+    /// The wsauth binary with a certificate: https and wss.
+    #[cfg(feature = "tls")]
+    WsauthTls,
 }
 
 impl Kind {
@@ -29,6 +32,8 @@ impl Kind {
         match self {
             Kind::Wsauth => "wsauth",
             Kind::Raw => "raw TCP",
+            #[cfg(feature = "tls")]
+            Kind::WsauthTls => "wss",
         }
     }
 }
@@ -68,6 +73,10 @@ impl ServerProc {
         for (k, v) in &plan.server_env {
             cmd.env(k, v);
         }
+        #[cfg(feature = "tls")]
+        if extra_args.iter().any(|a| a == "--tls-cert") {
+            return ServerProc::spawn(Kind::WsauthTls, cmd);
+        }
         ServerProc::spawn(Kind::Wsauth, cmd)
     }
 
@@ -83,6 +92,8 @@ impl ServerProc {
         match kind {
             Kind::Wsauth => ServerProc::wsauth(plan, &[]),
             Kind::Raw => ServerProc::raw(),
+            #[cfg(feature = "tls")]
+            Kind::WsauthTls => ServerProc::wsauth(plan, &crate::tls::server_args()),
         }
     }
 
@@ -99,7 +110,7 @@ impl ServerProc {
         stdout.read_line(&mut line).expect("the listen line");
         let addr = line
             .trim()
-            .rsplit_once("http://")
+            .rsplit_once("://")
             .and_then(|(_, a)| a.trim_end_matches('/').parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"));
         let mut server = ServerProc {
