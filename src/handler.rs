@@ -6,6 +6,7 @@ use crate::auth::Identity;
 use crate::link::{Link, SendError};
 use crate::push::{SessionHandle, Sessions};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
@@ -196,25 +197,31 @@ pub(crate) fn short_reason(mut reason: String) -> String {
 /// The default handler: a greeting, then every text message back with a
 /// prefix and every binary message back unchanged.
 pub struct Echo {
-    greeting: String,
-    prefix: String,
+    /// Dropped once sent: an idle session keeps no copy.
+    greeting: Option<String>,
+    /// Shared by every session.
+    prefix: Arc<str>,
 }
 
 impl Echo {
     /// An echo for `user`: `greeting` with `{user}` replaced (empty sends
     /// none), and `prefix` before each echoed text.
-    pub fn new(user: &str, greeting: &str, prefix: &str) -> Self {
+    ///
+    /// ```
+    /// let echo = wsauth::Echo::new("alice", "Hello {user}", "you said: ".into());
+    /// ```
+    pub fn new(user: &str, greeting: &str, prefix: Arc<str>) -> Self {
         Echo {
-            greeting: greeting.replace("{user}", user),
-            prefix: prefix.to_string(),
+            greeting: (!greeting.is_empty()).then(|| greeting.replace("{user}", user)),
+            prefix,
         }
     }
 }
 
 impl Handler for Echo {
     fn on_open(&mut self, reply: &mut Reply<'_>) {
-        if !self.greeting.is_empty() {
-            reply.text(&self.greeting);
+        if let Some(greeting) = self.greeting.take() {
+            reply.text(greeting);
         }
     }
 
