@@ -23,6 +23,16 @@ use std::time::{Duration, Instant};
 pub const MAX_WAITING_WRITERS: usize = 16;
 
 /// Why a push could not be delivered.
+///
+/// ```no_run
+/// # fn push(handle: wsauth::SessionHandle) {
+/// match handle.send("reading: 21.5") {
+///     Ok(()) => {}
+///     Err(wsauth::SendError::Full) => { /* the peer is slow: drop this reading */ }
+///     Err(e) => println!("session over: {e}"),
+/// }
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
