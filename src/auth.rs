@@ -6,6 +6,11 @@ use std::sync::{Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The user a token belongs to, and until when it is valid.
+///
+/// ```
+/// let alice = wsauth::Identity { user: "alice".into(), expires: Some(4_000_000_000) };
+/// assert_eq!(alice.user, "alice");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
     /// The user name, used in the greeting and the logs.
@@ -40,7 +45,13 @@ pub trait Authenticator: Send + Sync {
     }
 }
 
-/// One accepted token: `USER:TOKEN[:EXPIRES]` in a tokens file.
+/// One accepted token: `USER:TOKEN[:EXPIRES]` in a tokens file. Its
+/// `Debug` never shows the token.
+///
+/// ```
+/// let grant = wsauth::Grant { user: "alice".into(), token: "s3cret".into(), expires: None };
+/// assert!(!format!("{grant:?}").contains("s3cret"));
+/// ```
 #[derive(Clone)]
 pub struct Grant {
     /// Who the token belongs to.
@@ -84,6 +95,13 @@ pub fn unix_now() -> u64 {
 
 /// The default [`Authenticator`]: tokens given up front (`--token`) plus,
 /// optionally, a tokens file that is re-read whenever it changes.
+///
+/// ```
+/// use wsauth::{Authenticator, Grant, TokenStore};
+/// let store = TokenStore::new(vec![Grant { user: "alice".into(), token: "s3cret".into(), expires: None }]);
+/// assert_eq!(store.authenticate("s3cret").map(|i| i.user), Some("alice".to_string()));
+/// assert!(store.authenticate("guess").is_none());
+/// ```
 pub struct TokenStore {
     fixed: Vec<Grant>,
     file: Option<TokensFile>,

@@ -5,6 +5,14 @@ use std::path::PathBuf;
 
 /// An error that stops a server from starting (or a tokens file from loading).
 /// Its `Display` is one line and never contains a token.
+///
+/// ```
+/// let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = taken.local_addr()?.to_string();
+/// let refused = wsauth::Server::start(addr, wsauth::Config::default(), wsauth::TokenStore::new(vec![]));
+/// assert!(matches!(refused, Err(wsauth::Error::Bind { .. })));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

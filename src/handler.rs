@@ -6,10 +6,18 @@ use crate::auth::Identity;
 use crate::link::{Link, SendError};
 use crate::push::{SessionHandle, Sessions};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 
-/// A data message to send.
+/// A data message to send: text from a `String` or `&str`, binary from a
+/// `Vec<u8>`.
+///
+/// ```
+/// use wsauth::Message;
+/// assert_eq!(Message::from("hi"), Message::Text("hi".into()));
+/// assert_eq!(Message::from(vec![1u8]), Message::Binary(vec![1]));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     /// A text message.
@@ -61,6 +69,19 @@ pub(crate) fn data_frame(kind: Data, payload: &[u8]) -> Vec<u8> {
 }
 
 /// What a handler learns when its session opens.
+///
+/// ```
+/// use wsauth::{Handler, Reply, SessionInfo};
+/// struct Greeter { user: String }
+/// impl Handler for Greeter {
+///     fn on_open(&mut self, reply: &mut Reply<'_>) { reply.text(format!("hi {}", self.user)); }
+///     fn on_text(&mut self, _text: &str, _reply: &mut Reply<'_>) {}
+/// }
+/// fn make(info: &SessionInfo) -> Greeter {
+///     println!("{} from {} ({:?})", info.identity.user, info.peer, info.subprotocol);
+///     Greeter { user: info.identity.user.clone() }
+/// }
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct SessionInfo {
@@ -116,6 +137,21 @@ pub trait Handler {
 
 /// What a handler can do during a call: send any number of messages, or
 /// close the session with a code and reason of its choosing.
+///
+/// ```
+/// use wsauth::{Handler, Reply};
+/// struct Quiz;
+/// impl Handler for Quiz {
+///     fn on_text(&mut self, text: &str, reply: &mut Reply<'_>) {
+///         if text == "42" {
+///             reply.text("right");
+///             reply.close(1000, "done");
+///         } else {
+///             reply.text("try again");
+///         }
+///     }
+/// }
+/// ```
 pub struct Reply<'a> {
     link: &'a Link,
     pub(crate) close: Option<(u16, String)>,
@@ -196,25 +232,31 @@ pub(crate) fn short_reason(mut reason: String) -> String {
 /// The default handler: a greeting, then every text message back with a
 /// prefix and every binary message back unchanged.
 pub struct Echo {
-    greeting: String,
-    prefix: String,
+    /// Dropped once sent: an idle session keeps no copy.
+    greeting: Option<String>,
+    /// Shared by every session.
+    prefix: Arc<str>,
 }
 
 impl Echo {
     /// An echo for `user`: `greeting` with `{user}` replaced (empty sends
     /// none), and `prefix` before each echoed text.
-    pub fn new(user: &str, greeting: &str, prefix: &str) -> Self {
+    ///
+    /// ```
+    /// let echo = wsauth::Echo::new("alice", "Hello {user}", "you said: ".into());
+    /// ```
+    pub fn new(user: &str, greeting: &str, prefix: Arc<str>) -> Self {
         Echo {
-            greeting: greeting.replace("{user}", user),
-            prefix: prefix.to_string(),
+            greeting: (!greeting.is_empty()).then(|| greeting.replace("{user}", user)),
+            prefix,
         }
     }
 }
 
 impl Handler for Echo {
     fn on_open(&mut self, reply: &mut Reply<'_>) {
-        if !self.greeting.is_empty() {
-            reply.text(&self.greeting);
+        if let Some(greeting) = self.greeting.take() {
+            reply.text(greeting);
         }
     }
 

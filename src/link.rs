@@ -23,6 +23,16 @@ use std::time::{Duration, Instant};
 pub const MAX_WAITING_WRITERS: usize = 16;
 
 /// Why a push could not be delivered.
+///
+/// ```no_run
+/// # fn push(handle: wsauth::SessionHandle) {
+/// match handle.send("reading: 21.5") {
+///     Ok(()) => {}
+///     Err(wsauth::SendError::Full) => { /* the peer is slow: drop this reading */ }
+///     Err(e) => println!("session over: {e}"),
+/// }
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
@@ -73,8 +83,6 @@ pub struct Link {
     expires: AtomicU64,
     /// The token the session runs on, for re-checks; set once authenticated.
     token: OnceLock<String>,
-    /// The close frame a handle sent, for the session's log line.
-    closed_by_handle: Mutex<Option<(u16, String)>>,
 }
 
 #[derive(Default)]
@@ -85,6 +93,8 @@ struct Writer {
     /// Our close frame went out, a write failed, or the session is over:
     /// no frame may follow (RFC 6455 forbids data after our Close).
     closed: bool,
+    /// The close a handle sent, for the session's log line.
+    closed_by_handle: Option<(u16, Box<str>)>,
 }
 
 impl Link {
@@ -100,7 +110,6 @@ impl Link {
             messages_sent: AtomicU64::new(0),
             expires: AtomicU64::new(u64::MAX),
             token: OnceLock::new(),
-            closed_by_handle: Mutex::new(None),
         })
     }
 
@@ -213,20 +222,16 @@ impl Link {
     pub fn close_from_handle(&self, code: u16, reason: &str) -> Result<(), SendError> {
         let bytes = close_frame_bytes(code, reason);
         self.write_frames(&bytes, false)?;
-        *self
-            .closed_by_handle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some((code, reason.to_string()));
+        self.state().closed_by_handle = Some((code, reason.into()));
         self.wake(Wake::Closed);
         Ok(())
     }
 
     /// The close a handle sent, if one did.
     pub fn closed_by_handle(&self) -> Option<(u16, String)> {
-        self.closed_by_handle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let state = self.state();
+        let (code, reason) = state.closed_by_handle.as_ref()?;
+        Some((*code, reason.to_string()))
     }
 
     /// Wakes the session's blocked read: `shutdown(Read)` on its socket (the

@@ -70,6 +70,14 @@ impl std::fmt::Debug for Link {
 }
 
 /// One live, authenticated session.
+///
+/// ```no_run
+/// # fn show(server: &wsauth::Server) {
+/// for session in server.sessions().list() {
+///     println!("{} from {}", session.user, session.peer);
+/// }
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct LiveSession {

@@ -4,6 +4,7 @@
 use crate::auth::{Authenticator, unix_now};
 use crate::link::{Link, Wake};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -21,10 +22,22 @@ struct Sessions {
 }
 
 /// All live sessions.
-#[derive(Default)]
 pub struct Registry {
     sessions: Mutex<Sessions>,
     emptied: Condvar,
+    /// No token expires before this (Unix seconds): until then the
+    /// once-a-second expiry check walks nothing, so idle sessions cost nothing.
+    earliest_expiry: AtomicU64,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            sessions: Mutex::default(),
+            emptied: Condvar::new(),
+            earliest_expiry: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 /// A session's place in the registry; dropping it removes the session.
@@ -88,11 +101,19 @@ impl Registry {
     /// its handler instead of waiting for its own deadline.
     pub fn wake_expired(&self) {
         let now = unix_now();
-        for entry in self.lock().entries.values() {
-            if entry.link.expires().is_some_and(|e| now >= e) {
-                entry.link.wake(Wake::Revoked);
+        if now < self.earliest_expiry.load(Ordering::Relaxed) {
+            return;
+        }
+        let sessions = self.lock();
+        let mut earliest = u64::MAX;
+        for entry in sessions.entries.values() {
+            match entry.link.expires() {
+                Some(e) if now >= e => entry.link.wake(Wake::Revoked),
+                Some(e) => earliest = earliest.min(e),
+                None => {}
             }
         }
+        self.earliest_expiry.store(earliest, Ordering::Relaxed);
     }
 
     /// Stops new sessions joining and wakes every live one; then waits up to
@@ -123,10 +144,17 @@ impl Registry {
 }
 
 impl Member<'_> {
-    /// Marks the session authenticated, so pushes and listings see it.
-    pub fn authenticated(&self, user: &str) {
-        if let Some(entry) = self.registry.lock().entries.get_mut(&self.id) {
+    /// Marks the session authenticated, so pushes and listings see it, and
+    /// notes when its token expires.
+    pub fn authenticated(&self, user: &str, expires: Option<u64>) {
+        let mut sessions = self.registry.lock();
+        if let Some(entry) = sessions.entries.get_mut(&self.id) {
             entry.user = Some(user.into());
+        }
+        if let Some(e) = expires {
+            self.registry
+                .earliest_expiry
+                .fetch_min(e, Ordering::Relaxed);
         }
     }
 }

@@ -72,9 +72,10 @@ impl Server {
         config: Config,
         auth: impl Authenticator + 'static,
     ) -> Result<Server, Error> {
-        let (greeting, prefix) = (config.greeting.clone(), config.echo_prefix.clone());
+        let greeting = config.greeting.clone();
+        let prefix: Arc<str> = config.echo_prefix.as_str().into();
         Server::start_with_handler(addr, config, auth, move |info| {
-            Echo::new(&info.identity.user, &greeting, &prefix)
+            Echo::new(&info.identity.user, &greeting, prefix.clone())
         })
     }
 

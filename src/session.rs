@@ -100,7 +100,7 @@ pub fn run(upgraded: Upgraded, shared: &Shared) {
         },
     };
     session.link.set_token(token, identity.expires);
-    member.authenticated(&identity.user);
+    member.authenticated(&identity.user, identity.expires);
     log::info!("{peer}: session opened for {}", identity.user);
     let started = Instant::now();
     let info = SessionInfo {

@@ -256,7 +256,7 @@ fn a_handle_kept_from_open_sends_from_another_thread_and_fails_once_closed() {
         alice_store(),
         move |info: &SessionInfo| {
             kept.lock().unwrap().push(info.handle.clone());
-            wsauth::Echo::new(&info.identity.user, "", "")
+            wsauth::Echo::new(&info.identity.user, "", "".into())
         },
     )
     .unwrap();
