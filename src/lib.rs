@@ -22,6 +22,8 @@
 //! Your own logic is a [`Handler`] made per session
 //! ([`Server::start_with_handler`]); [`SessionHandle`] and [`Sessions`] send
 //! to sessions from any thread; [`exec::Exec`] runs a program per session.
+//! With the feature `tls`, `Config::tls` (a `tls::TlsSettings`) makes the
+//! same port serve https and wss, every step unchanged over the TLS stream.
 //! The modules marked hidden are the steps of a connection, public only so
 //! the fuzz targets and tests can reach them: they are not a stable API.
 #![warn(missing_docs)]

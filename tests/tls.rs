@@ -429,3 +429,53 @@ fn a_large_message_and_a_1009_close_over_tls() {
     alice.send(Message::binary(vec![1u8; 201 * 1024])).unwrap();
     assert_eq!(expect_wss_close(&mut alice).0, 1009);
 }
+
+/// Sets `SO_LINGER` to zero, so that closing sends a reset.
+fn reset_on_close(tcp: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid descriptor and a linger struct of the size given.
+    let done = unsafe {
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(done, 0);
+}
+
+#[test]
+fn close_notify_a_reset_and_a_forged_record_each_end_a_session_like_a_closed_socket() {
+    let pair = Pair::new();
+    let server = start_tls(Config::default(), &pair);
+    let endings: [fn(&mut TlsClient); 3] = [
+        |tls| {
+            tls.conn.send_close_notify();
+            tls.conn.write_tls(&mut tls.sock).unwrap();
+        },
+        |tls| reset_on_close(&tls.sock),
+        |tls| {
+            tls.sock
+                .write_all(&[0x17, 0x03, 0x03, 0x00, 0x05, 1, 2, 3, 4, 5])
+                .unwrap()
+        },
+    ];
+    for end in endings {
+        let mut alice = wss_alice(&server, &pair);
+        echo(&mut alice, "before the end");
+        assert!(eventually(PATIENCE, || server.live_sessions() == 1));
+        end(alice.get_mut());
+        drop(alice);
+        assert!(eventually(PATIENCE, || server.live_sessions() == 0));
+        assert!(eventually(PATIENCE, || server.open_connections() == 0));
+    }
+    // And the server serves on.
+    let mut bob = wss_alice(&server, &pair);
+    echo(&mut bob, "after");
+}
