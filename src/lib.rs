@@ -32,7 +32,7 @@ pub mod server;
 mod session;
 pub mod throttle;
 
-pub use auth::{Authenticator, Grant, Identity, TokenStore};
+pub use auth::{Authenticator, Chain, Grant, Identity, TokenStore};
 pub use config::Config;
 pub use error::Error;
 pub use server::Server;
