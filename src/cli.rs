@@ -6,8 +6,11 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The `--help` text.
-pub const USAGE: &str = "\
+/// The `--help` text; `$jwt` is the JWT part, empty in a build without it.
+macro_rules! usage {
+    ($jwt:expr) => {
+        concat!(
+            "\
 wsauth: a WebSocket echo server that checks a token before the upgrade
 
 usage: wsauth [OPTIONS]
@@ -26,9 +29,45 @@ usage: wsauth [OPTIONS]
   --max-auth-failures N       failed authentications per IP per minute before 429; 0 disables [20]
   --log-level LEVEL           error, warn, info, debug or trace [info, or RUST_LOG]
   --help, --version
-
+",
+            $jwt,
+            "
 With neither --token nor --tokens-file, a random token is made for user `demo`.
-";
+"
+        )
+    };
+}
+
+/// The `--help` text.
+#[cfg(not(feature = "jwt"))]
+pub const USAGE: &str = usage!("");
+
+/// The `--help` text.
+#[cfg(feature = "jwt")]
+pub const USAGE: &str = usage!(
+    "
+JWT (tokens of the form xxx.yyy.zzz are JWTs; every other token is looked up as above):
+  --jwt-secret-file PATH      HMAC secret for HS256/384/512, at least 32 bytes; repeatable
+  --jwt-public-key PATH       PEM public key: RSA (RS*, PS*), EC P-256/P-384 (ES*), Ed25519; repeatable
+  --jwt-jwks PATH             JWKS document; its keys are chosen by the token's kid; repeatable
+  --jwt-issuer ISS            iss must equal ISS
+  --jwt-audience AUD          aud must contain AUD; repeatable, any one suffices
+  --jwt-user-claim NAME       the claim that names the user [sub]
+  --jwt-leeway SECS           allowed clock skew for exp and nbf [30]
+  Key files are re-read on SIGHUP and on change. With a key, no random token is made.
+"
+);
+
+/// The flags of the feature `jwt`: in a build without it, each is refused.
+const JWT_FLAGS: [&str; 7] = [
+    "--jwt-secret-file",
+    "--jwt-public-key",
+    "--jwt-jwks",
+    "--jwt-issuer",
+    "--jwt-audience",
+    "--jwt-user-claim",
+    "--jwt-leeway",
+];
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -54,6 +93,103 @@ pub struct Options {
     pub log_level: Option<log::LevelFilter>,
     /// The server settings.
     pub config: Config,
+    /// The `--jwt-*` flags.
+    #[cfg(feature = "jwt")]
+    pub jwt: JwtOptions,
+}
+
+/// The `--jwt-*` flags, as given (feature `jwt`).
+#[cfg(feature = "jwt")]
+#[derive(Debug, Default)]
+pub struct JwtOptions {
+    /// `--jwt-secret-file`, in order.
+    pub secret_files: Vec<PathBuf>,
+    /// `--jwt-public-key`, in order.
+    pub public_keys: Vec<PathBuf>,
+    /// `--jwt-jwks`, in order.
+    pub jwks: Vec<PathBuf>,
+    /// `--jwt-issuer`, if given.
+    pub issuer: Option<String>,
+    /// `--jwt-audience`, any one suffices.
+    pub audiences: Vec<String>,
+    /// `--jwt-user-claim`, if given (else `sub`).
+    pub user_claim: Option<String>,
+    /// `--jwt-leeway` in seconds, if given (else 30).
+    pub leeway: Option<u64>,
+}
+
+#[cfg(feature = "jwt")]
+impl JwtOptions {
+    /// Whether any key file was given.
+    pub fn has_keys(&self) -> bool {
+        !(self.secret_files.is_empty() && self.public_keys.is_empty() && self.jwks.is_empty())
+    }
+
+    /// Reads the key files into a [`JwtKeys`](crate::JwtKeys); `None` when no
+    /// key file was given.
+    pub fn load(&self) -> Result<Option<crate::JwtKeys>, crate::Error> {
+        if !self.has_keys() {
+            return Ok(None);
+        }
+        let mut keys = crate::JwtKeys::new();
+        for path in &self.secret_files {
+            keys = keys.with_secret_file(path)?;
+        }
+        for path in &self.public_keys {
+            keys = keys.with_public_key_file(path)?;
+        }
+        for path in &self.jwks {
+            keys = keys.with_jwks_file(path)?;
+        }
+        if let Some(issuer) = &self.issuer {
+            keys = keys.issuer(issuer);
+        }
+        for audience in &self.audiences {
+            keys = keys.audience(audience);
+        }
+        if let Some(claim) = &self.user_claim {
+            keys = keys.user_claim(claim);
+        }
+        if let Some(secs) = self.leeway {
+            keys = keys.leeway(secs);
+        }
+        Ok(Some(keys))
+    }
+}
+
+/// Records one `--jwt-*` flag.
+#[cfg(feature = "jwt")]
+fn jwt_flag(jwt: &mut JwtOptions, flag: &str, value: String) -> Result<(), UsageError> {
+    match flag {
+        "--jwt-secret-file" => jwt.secret_files.push(PathBuf::from(value)),
+        "--jwt-public-key" => jwt.public_keys.push(PathBuf::from(value)),
+        "--jwt-jwks" => jwt.jwks.push(PathBuf::from(value)),
+        "--jwt-issuer" => jwt.issuer = Some(value),
+        "--jwt-audience" => jwt.audiences.push(value),
+        "--jwt-user-claim" if value.is_empty() => {
+            return Err(UsageError("--jwt-user-claim: must not be empty".into()));
+        }
+        "--jwt-user-claim" => jwt.user_claim = Some(value),
+        _ => jwt.leeway = Some(number(flag, &value)? as u64),
+    }
+    Ok(())
+}
+
+/// Settings for JWTs without any key to check them with are a mistake.
+#[cfg(feature = "jwt")]
+fn check_jwt(jwt: &JwtOptions) -> Result<(), UsageError> {
+    let settings = jwt.issuer.is_some()
+        || !jwt.audiences.is_empty()
+        || jwt.user_claim.is_some()
+        || jwt.leeway.is_some();
+    if settings && !jwt.has_keys() {
+        return Err(UsageError(
+            "--jwt-issuer, --jwt-audience, --jwt-user-claim and --jwt-leeway need a key \
+             (--jwt-secret-file, --jwt-public-key or --jwt-jwks)"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A command line that cannot be used; its text never contains a token.
@@ -75,6 +211,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
         tokens_file: None,
         log_level: None,
         config: Config::default(),
+        #[cfg(feature = "jwt")]
+        jwt: JwtOptions::default(),
     };
     let config = &mut options.config;
     let mut args = args.into_iter();
@@ -131,9 +269,19 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
                         UsageError(format!("--log-level: unknown level `{text}`"))
                     })?);
             }
+            #[cfg(feature = "jwt")]
+            jwt if JWT_FLAGS.contains(&jwt) => jwt_flag(&mut options.jwt, jwt, value()?)?,
+            #[cfg(not(feature = "jwt"))]
+            jwt if JWT_FLAGS.contains(&jwt) => {
+                return Err(UsageError(format!(
+                    "{jwt} needs a build with the feature jwt"
+                )));
+            }
             _ => return Err(UsageError(format!("unknown argument `{flag}`"))),
         }
     }
+    #[cfg(feature = "jwt")]
+    check_jwt(&options.jwt)?;
     Ok(Command::Run(Box::new(options)))
 }
 

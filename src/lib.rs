@@ -25,6 +25,8 @@ pub mod credentials;
 pub mod error;
 pub mod handshake;
 pub mod http;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 mod pool;
 mod registry;
 pub mod router;
@@ -35,4 +37,6 @@ pub mod throttle;
 pub use auth::{Authenticator, Chain, Grant, Identity, TokenStore};
 pub use config::Config;
 pub use error::Error;
+#[cfg(feature = "jwt")]
+pub use jwt::JwtKeys;
 pub use server::Server;

@@ -1,0 +1,532 @@
+//! Signed JWTs as tokens (feature `jwt`): [`JwtKeys`], an [`Authenticator`]
+//! that verifies them with `jsonwebtoken` against keys read from files, and
+//! re-reads those files when they change.
+//!
+//! The algorithm a token may use comes from the key that verifies it, never
+//! from the token alone: an HMAC secret allows HS256/384/512 only, an RSA key
+//! RS*/PS*, an EC key the one ES* of its curve, an Ed25519 key EdDSA.
+//!
+//! ```no_run
+//! use wsauth::{Chain, Config, JwtKeys, Server, TokenStore};
+//!
+//! let keys = JwtKeys::new().with_jwks_file("/etc/wsauth/jwks.json")?.audience("wsauth");
+//! let auth = Chain::new().with(keys).with(TokenStore::new(Vec::new()));
+//! let server = Server::start("127.0.0.1:8000", Config::default(), auth)?;
+//! # server.stop();
+//! # Ok::<(), wsauth::Error>(())
+//! ```
+
+use crate::auth::{Authenticator, Identity};
+use crate::error::Error;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm, KeyOperations, PublicKeyUse,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+use std::time::SystemTime;
+
+const HMAC: &[Algorithm] = &[Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+const RSA: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+];
+const ES256: &[Algorithm] = &[Algorithm::ES256];
+const ES384: &[Algorithm] = &[Algorithm::ES384];
+const EDDSA: &[Algorithm] = &[Algorithm::EdDSA];
+
+/// The least an HMAC secret may have, in bytes (RFC 7518: at least the hash size).
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The default allowed clock skew for `exp` and `nbf`, in seconds.
+pub const DEFAULT_LEEWAY_SECS: u64 = 30;
+
+/// Whether `token` has the JWT shape: three base64url parts joined by dots
+/// (the header and payload not empty; the signature may be, as in `alg: none`).
+pub fn is_jwt_shaped(token: &str) -> bool {
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let base64url = |part: &str| {
+        part.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    !header.is_empty()
+        && !payload.is_empty()
+        && [header, payload, signature].into_iter().all(base64url)
+}
+
+/// The kinds of key file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    /// An HMAC secret: the file's bytes, one trailing newline removed.
+    Secret,
+    /// A PEM public key: RSA, EC P-256, EC P-384 or Ed25519.
+    PublicKey,
+    /// A JWKS document, `{"keys": [...]}`.
+    Jwks,
+}
+
+/// One key and what it may verify.
+struct Key {
+    /// The JWK's `kid`; `None` for keys from a secret or PEM file.
+    kid: Option<String>,
+    /// The algorithms this key allows, decided by the key alone.
+    algorithms: &'static [Algorithm],
+    key: DecodingKey,
+}
+
+impl Key {
+    /// Whether this key is one to try for a token with this header: its
+    /// algorithm fits the key, and a `kid` on both sides matches.
+    fn fits(&self, header: &Header) -> bool {
+        self.algorithms.contains(&header.alg)
+            && match (&self.kid, &header.kid) {
+                (Some(mine), Some(theirs)) => mine == theirs,
+                _ => true,
+            }
+    }
+}
+
+/// A key file, its keys, and the modification time they were read at.
+struct KeyFile {
+    path: PathBuf,
+    format: Format,
+    keys: RwLock<Vec<Key>>,
+    modified: Mutex<Option<SystemTime>>,
+}
+
+impl KeyFile {
+    fn open(path: &Path, format: Format) -> Result<KeyFile, Error> {
+        let modified = modified_time(path);
+        let keys = read_keys(path, format)?;
+        Ok(KeyFile {
+            path: path.to_path_buf(),
+            format,
+            keys: RwLock::new(keys),
+            modified: Mutex::new(modified),
+        })
+    }
+
+    /// Re-reads the file if its modification time changed (always when
+    /// `forced`); a file that fails keeps its keys and logs one error.
+    fn refresh(&self, forced: bool) -> bool {
+        let modified = modified_time(&self.path);
+        {
+            let mut last = self.modified.lock().unwrap_or_else(|e| e.into_inner());
+            if !forced && *last == modified {
+                return false;
+            }
+            *last = modified;
+        }
+        match read_keys(&self.path, self.format) {
+            Ok(keys) => {
+                log::info!(
+                    "JWT key file {} reloaded: {} keys",
+                    self.path.display(),
+                    keys.len()
+                );
+                *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+                true
+            }
+            Err(e) => {
+                log::error!("{e}; keeping its previous keys");
+                false
+            }
+        }
+    }
+}
+
+fn modified_time(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// An [`Authenticator`] for signed JWTs. It recognizes only tokens of the
+/// JWT shape, so in a [`Chain`](crate::Chain) every other token goes on to
+/// the next authenticator, and a JWT never does.
+///
+/// A token is valid when its signature verifies with a configured key that
+/// allows its `alg` (a token with a `kid` is tried only against keys with
+/// that `kid` or with none), `exp` is present and now ≤ `exp` + leeway,
+/// `nbf` (if present) ≤ now + leeway, `iss` and `aud` match when asked for,
+/// and the user claim is a non-empty string. Its [`Identity::expires`] is
+/// `exp` + leeway + 1, the first second at which it is no longer valid.
+pub struct JwtKeys {
+    files: Vec<KeyFile>,
+    validation: Validation,
+    user_claim: String,
+}
+
+impl Default for JwtKeys {
+    fn default() -> Self {
+        JwtKeys::new()
+    }
+}
+
+impl JwtKeys {
+    /// No keys yet; user claim `sub`, leeway 30 s, no issuer or audience check.
+    pub fn new() -> JwtKeys {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = DEFAULT_LEEWAY_SECS;
+        validation.validate_nbf = true;
+        // jsonwebtoken refuses any `aud` when no audience is set; SPEC ignores it then.
+        validation.validate_aud = false;
+        JwtKeys {
+            files: Vec::new(),
+            validation,
+            user_claim: "sub".to_string(),
+        }
+    }
+
+    /// Adds an HMAC secret file (HS256, HS384, HS512): its bytes, one trailing
+    /// newline removed, at least [`MIN_SECRET_BYTES`].
+    pub fn with_secret_file(self, path: impl AsRef<Path>) -> Result<JwtKeys, Error> {
+        self.with_file(path.as_ref(), Format::Secret)
+    }
+
+    /// Adds a PEM public key file: RSA (RS*, PS*), EC P-256 (ES256), EC P-384
+    /// (ES384) or Ed25519 (EdDSA).
+    pub fn with_public_key_file(self, path: impl AsRef<Path>) -> Result<JwtKeys, Error> {
+        self.with_file(path.as_ref(), Format::PublicKey)
+    }
+
+    /// Adds a JWKS file (`{"keys": [...]}`) with RSA, EC, OKP and oct keys.
+    /// Keys whose `use` is not `sig`, or of a kind or curve not supported,
+    /// are skipped; a file without any usable key is an error.
+    pub fn with_jwks_file(self, path: impl AsRef<Path>) -> Result<JwtKeys, Error> {
+        self.with_file(path.as_ref(), Format::Jwks)
+    }
+
+    fn with_file(mut self, path: &Path, format: Format) -> Result<JwtKeys, Error> {
+        self.files.push(KeyFile::open(path, format)?);
+        Ok(self)
+    }
+
+    /// Requires `iss` to equal `issuer`.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> JwtKeys {
+        self.validation.set_issuer(&[issuer.into()]);
+        self.validation.required_spec_claims.insert("iss".into());
+        self
+    }
+
+    /// Adds an accepted audience: `aud` (a string or an array) must then
+    /// contain one of the audiences added.
+    pub fn audience(mut self, audience: impl Into<String>) -> JwtKeys {
+        self.validation
+            .aud
+            .get_or_insert_with(Default::default)
+            .insert(audience.into());
+        self.validation.validate_aud = true;
+        self.validation.required_spec_claims.insert("aud".into());
+        self
+    }
+
+    /// The claim that names the user (default `sub`).
+    pub fn user_claim(mut self, name: impl Into<String>) -> JwtKeys {
+        self.user_claim = name.into();
+        self
+    }
+
+    /// The allowed clock skew for `exp` and `nbf`, in seconds (default 30).
+    pub fn leeway(mut self, secs: u64) -> JwtKeys {
+        self.validation.leeway = secs;
+        self
+    }
+
+    /// Whether no key file was added.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The identity a token stands for, or why it does not stand for one
+    /// (a fixed text: never any part of the token).
+    pub fn verify(&self, token: &str) -> Result<Identity, &'static str> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| "malformed header")?;
+        // jsonwebtoken wants every allowed algorithm in the key's family; each
+        // key tried below allows this one.
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![header.alg];
+        let mut tried = false;
+        for file in &self.files {
+            let keys = file.keys.read().unwrap_or_else(|e| e.into_inner());
+            for key in keys.iter().filter(|key| key.fits(&header)) {
+                tried = true;
+                match jsonwebtoken::decode::<Claims>(token, &key.key, &validation) {
+                    Ok(data) => return self.identity(&data.claims),
+                    // Another key of the same kind may be the one that signed it.
+                    Err(e) if is_key_mismatch(e.kind()) => continue,
+                    Err(e) => return Err(refusal(e.kind())),
+                }
+            }
+        }
+        Err(if tried {
+            "signature does not verify"
+        } else {
+            "no key for its alg and kid"
+        })
+    }
+
+    fn identity(&self, claims: &Claims) -> Result<Identity, &'static str> {
+        let user = match claims.get(&self.user_claim) {
+            Some(serde_json::Value::String(user)) if !user.is_empty() => user.clone(),
+            _ => return Err("user claim missing, empty or not a string"),
+        };
+        // jsonwebtoken has checked that `exp` is present and a number.
+        let exp = claims.get("exp").and_then(|exp| {
+            exp.as_u64()
+                .or_else(|| exp.as_f64().map(|secs| secs.max(0.0) as u64))
+        });
+        let exp = exp.ok_or("exp is not a number")?;
+        Ok(Identity {
+            user,
+            // Valid while now <= exp + leeway, so invalid from exp + leeway + 1 on.
+            expires: Some(exp.saturating_add(self.validation.leeway).saturating_add(1)),
+        })
+    }
+}
+
+type Claims = serde_json::Map<String, serde_json::Value>;
+
+impl Authenticator for JwtKeys {
+    fn recognizes(&self, token: &str) -> bool {
+        is_jwt_shaped(token)
+    }
+
+    fn authenticate(&self, token: &str) -> Option<Identity> {
+        match self.verify(token) {
+            Ok(identity) => Some(identity),
+            Err(why) => {
+                log::debug!("JWT refused: {why}");
+                None
+            }
+        }
+    }
+
+    fn refresh(&self, forced: bool) -> bool {
+        // Every file gets its check, whatever the others report.
+        self.files
+            .iter()
+            .fold(false, |changed, file| file.refresh(forced) | changed)
+    }
+}
+
+/// Errors that mean "not this key", so the next key of the kind is tried.
+fn is_key_mismatch(kind: &ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::InvalidSignature
+            | ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidEddsaKey
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::InvalidKeyFormat
+    )
+}
+
+/// Why a token was refused, in words that carry nothing of it.
+fn refusal(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::ExpiredSignature => "expired",
+        ErrorKind::ImmatureSignature => "not valid yet (nbf)",
+        ErrorKind::InvalidIssuer => "wrong issuer",
+        ErrorKind::InvalidAudience => "wrong audience",
+        ErrorKind::MissingRequiredClaim(_) => "a required claim is missing",
+        ErrorKind::InvalidAlgorithm => "alg not allowed",
+        _ => "malformed",
+    }
+}
+
+/// Reads the keys of one file.
+fn read_keys(path: &Path, format: Format) -> Result<Vec<Key>, Error> {
+    let fail = |reason: String| Error::KeyFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    match format {
+        Format::Secret => secret_key(&bytes).map(|key| vec![key]),
+        Format::PublicKey => pem_key(&bytes).map(|key| vec![key]),
+        Format::Jwks => jwks_keys(&bytes),
+    }
+    .map_err(fail)
+}
+
+fn secret_key(bytes: &[u8]) -> Result<Key, String> {
+    let secret = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "an HMAC secret needs at least {MIN_SECRET_BYTES} bytes, this one has {}",
+            secret.len()
+        ));
+    }
+    let key = DecodingKey::from_secret(secret).map_err(|e| e.to_string())?;
+    Ok(Key {
+        kid: None,
+        algorithms: HMAC,
+        key,
+    })
+}
+
+fn pem_key(bytes: &[u8]) -> Result<Key, String> {
+    // A private key has no business on the server that only verifies.
+    if bytes.windows(11).any(|w| w == b"PRIVATE KEY") {
+        return Err("is a private key; give the public key".into());
+    }
+    let unnamed = |algorithms, key| Key {
+        kid: None,
+        algorithms,
+        key,
+    };
+    if let Ok(key) = DecodingKey::from_rsa_pem(bytes) {
+        return Ok(unnamed(RSA, key));
+    }
+    if let Ok(key) = DecodingKey::from_ed_pem(bytes) {
+        return Ok(unnamed(EDDSA, key));
+    }
+    if let Ok(key) = DecodingKey::from_ec_pem(bytes) {
+        return ec_curve_of(&key)
+            .map(|algorithms| unnamed(algorithms, key))
+            .ok_or_else(|| "an EC key on a curve other than P-256 or P-384".to_string());
+    }
+    Err("not a PEM public key (RSA, EC P-256, EC P-384 or Ed25519)".into())
+}
+
+/// ES256 or ES384, from the length of the uncompressed point (0x04, x, y).
+fn ec_curve_of(key: &DecodingKey) -> Option<&'static [Algorithm]> {
+    match key.try_get_as_bytes().ok()?.len() {
+        65 => Some(ES256),
+        97 => Some(ES384),
+        _ => None,
+    }
+}
+
+fn jwks_keys(bytes: &[u8]) -> Result<Vec<Key>, String> {
+    let set: JwkSet = serde_json::from_slice(bytes).map_err(|e| format!("not a JWKS: {e}"))?;
+    let mut keys = Vec::new();
+    for (index, jwk) in set.keys.iter().enumerate() {
+        let name = jwk.common.key_id.as_ref().map_or_else(
+            || format!("key {}", index + 1),
+            |kid| format!("key {kid:?}"),
+        );
+        if let Some(key) = jwk_key(jwk).map_err(|reason| format!("{name}: {reason}"))? {
+            keys.push(key);
+        }
+    }
+    if keys.is_empty() {
+        return Err("no usable signature key in it".into());
+    }
+    Ok(keys)
+}
+
+/// One JWK as a key; `None` for a key that is not for verifying signatures
+/// with a supported algorithm (identity providers publish encryption keys too).
+fn jwk_key(jwk: &Jwk) -> Result<Option<Key>, String> {
+    // `DecodingKey::from_jwk` ignores `use`, `key_ops` and `alg`: checked here.
+    let common = &jwk.common;
+    if common
+        .public_key_use
+        .as_ref()
+        .is_some_and(|u| *u != PublicKeyUse::Signature)
+    {
+        return Ok(None);
+    }
+    if common
+        .key_operations
+        .as_ref()
+        .is_some_and(|ops| !ops.contains(&KeyOperations::Verify))
+    {
+        return Ok(None);
+    }
+    let Some(kind) = jwk_algorithms(&jwk.algorithm) else {
+        return Ok(None);
+    };
+    let algorithms = match common.key_algorithm {
+        None => kind,
+        Some(alg) => match kind.iter().find(|a| key_algorithm_is(alg, **a)) {
+            Some(a) => std::slice::from_ref(a),
+            None => return Ok(None),
+        },
+    };
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    if algorithms.iter().any(|a| HMAC.contains(a)) {
+        let len = key.try_get_as_bytes().map_or(0, <[u8]>::len);
+        if len < MIN_SECRET_BYTES {
+            return Err(format!(
+                "an oct key needs at least {MIN_SECRET_BYTES} bytes, this one has {len}"
+            ));
+        }
+    }
+    Ok(Some(Key {
+        kid: common.key_id.clone(),
+        algorithms,
+        key,
+    }))
+}
+
+/// The algorithms a JWK's key material allows; `None` when unsupported.
+fn jwk_algorithms(parameters: &AlgorithmParameters) -> Option<&'static [Algorithm]> {
+    match parameters {
+        AlgorithmParameters::RSA(_) => Some(RSA),
+        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+            EllipticCurve::P256 => Some(ES256),
+            EllipticCurve::P384 => Some(ES384),
+            _ => None,
+        },
+        AlgorithmParameters::OctetKeyPair(okp) => {
+            (okp.curve == EllipticCurve::Ed25519).then_some(EDDSA)
+        }
+        AlgorithmParameters::OctetKey(_) => Some(HMAC),
+        _ => None,
+    }
+}
+
+/// Whether a JWK's `alg` names this algorithm.
+fn key_algorithm_is(alg: KeyAlgorithm, algorithm: Algorithm) -> bool {
+    alg.to_string() == format!("{algorithm:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwt_shape_is_three_base64url_parts() {
+        assert!(is_jwt_shaped("eyJh.eyJz.c2ln"));
+        assert!(
+            is_jwt_shaped("eyJh.eyJz."),
+            "an empty signature is still a JWT"
+        );
+        assert!(!is_jwt_shaped("plain-token"));
+        assert!(!is_jwt_shaped("a.b"));
+        assert!(!is_jwt_shaped("a.b.c.d"));
+        assert!(!is_jwt_shaped(".b.c"));
+        assert!(!is_jwt_shaped("a+b.c.d"));
+        assert!(!is_jwt_shaped("YQ==.Yg==.Yw=="));
+    }
+
+    #[test]
+    fn a_secret_loses_one_trailing_newline_and_needs_32_bytes() {
+        let secret = [b'k'; 32];
+        assert!(secret_key(&[&secret[..], b"\n"].concat()).is_ok());
+        assert!(secret_key(&[&secret[..31], b"\n"].concat()).is_err());
+        assert!(secret_key(&secret[..31]).is_err());
+    }
+
+    #[test]
+    fn key_algorithms_are_matched_by_name() {
+        assert!(key_algorithm_is(KeyAlgorithm::RS256, Algorithm::RS256));
+        assert!(key_algorithm_is(KeyAlgorithm::EdDSA, Algorithm::EdDSA));
+        assert!(!key_algorithm_is(KeyAlgorithm::RS256, Algorithm::PS256));
+        assert!(!key_algorithm_is(
+            KeyAlgorithm::UNKNOWN_ALGORITHM,
+            Algorithm::HS256
+        ));
+    }
+}
