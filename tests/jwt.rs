@@ -88,8 +88,11 @@ impl TempFile {
         TempFile(path)
     }
 
+    /// Replaces the file at once, as `mv` does, so no check sees half of it.
     fn rewrite(&self, contents: &[u8]) {
-        std::fs::write(&self.0, contents).unwrap();
+        let new = self.0.with_extension("new");
+        std::fs::write(&new, contents).unwrap();
+        std::fs::rename(&new, &self.0).unwrap();
     }
 }
 

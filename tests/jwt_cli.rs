@@ -259,7 +259,9 @@ fn a_key_file_that_fails_to_parse_logs_one_error_naming_it_and_keeps_the_keys() 
     let token = pyjwt("rs256_kid");
     let (mut rita, _) = bearer(addr, &token).unwrap();
     assert_eq!(next_text(&mut rita), "Hello rita");
-    std::fs::write(&file.0, b"{\"keys\": [ oops").unwrap();
+    // Replaced at once, as `mv` does, so no check can see a half-written file.
+    let broken = TempFile::new("typo.json.new", b"{\"keys\": [ oops");
+    std::fs::rename(&broken.0, &file.0).unwrap();
     // Meanwhile the once-a-second check reads the broken file: the session stays.
     let deadline = Instant::now() + Duration::from_millis(2500);
     while Instant::now() < deadline {
