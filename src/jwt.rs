@@ -57,8 +57,9 @@ pub fn is_jwt_shaped(token: &str) -> bool {
 /// allows its `alg` (a token with a `kid` is tried only against keys with
 /// that `kid` or with none), `exp` is present and now ≤ `exp` + leeway,
 /// `nbf` (if present) ≤ now + leeway, `iss` and `aud` match when asked for,
-/// and the user claim is a non-empty string. Its [`Identity::expires`] is
-/// `exp` + leeway + 1, the first second at which it is no longer valid.
+/// and the user claim is a non-empty string without control characters.
+/// Its [`Identity::expires`] is `exp` + leeway + 1, the first second at which
+/// it is no longer valid.
 pub struct JwtKeys {
     files: Vec<KeyFile>,
     validation: Validation,
@@ -176,8 +177,13 @@ impl JwtKeys {
 
     fn identity(&self, claims: &Claims) -> Result<Identity, &'static str> {
         let user = match claims.get(&self.user_claim) {
-            Some(serde_json::Value::String(user)) if !user.is_empty() => user.clone(),
-            _ => return Err("user claim missing, empty or not a string"),
+            // A control character would let a user name forge log lines.
+            Some(serde_json::Value::String(user))
+                if !user.is_empty() && !user.chars().any(char::is_control) =>
+            {
+                user.clone()
+            }
+            _ => return Err("user claim missing, empty, not a string or with control characters"),
         };
         // jsonwebtoken has checked that `exp` is present and a number.
         let exp = claims.get("exp").and_then(|exp| {

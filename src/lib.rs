@@ -6,6 +6,8 @@
 //! head → [`router`] picks the page, the health check or the upgrade →
 //! [`handshake`] runs tungstenite's `accept_hdr` with the admission checks
 //! ([`credentials`], [`auth`], [`throttle`]) → `session` greets and echoes.
+//! With the feature `jwt`, `jwt::JwtKeys` verifies signed JWTs, and a
+//! [`Chain`] puts it in front of the static tokens.
 //!
 //! ```no_run
 //! use wsauth::{Config, Grant, Server, TokenStore};

@@ -293,12 +293,18 @@ fn a_configured_audience_must_be_in_aud_as_string_or_array() {
 }
 
 #[test]
-fn the_user_claim_must_be_a_non_empty_string() {
+fn the_user_claim_must_be_a_non_empty_string_without_control_characters() {
     let keys = with_secret().user_claim("email");
     let token = hs256(claims(json!({ "email": "alice@example.org" })));
     assert_eq!(user(&keys, &token), Some("alice@example.org".into()));
     assert_eq!(user(&keys, &hs256(claims(json!({})))), None, "missing");
-    for bad in [json!(""), json!(42), json!(["a"]), json!(null)] {
+    for bad in [
+        json!(""),
+        json!(42),
+        json!(["a"]),
+        json!(null),
+        json!("a\nINFO forged"),
+    ] {
         let token = hs256(claims(json!({ "email": bad })));
         assert_eq!(user(&keys, &token), None, "email {bad}");
     }
