@@ -534,3 +534,27 @@ fn jwts_work_from_the_subprotocol_and_the_query_too() {
     .unwrap();
     assert_eq!(next_text(&mut ws), "Hello alice");
 }
+
+#[test]
+fn a_jwt_works_as_the_first_message_too() {
+    let mut config = Config::default();
+    config.first_message_auth = true;
+    let chain = Chain::new().with(with_secret());
+    let server = Server::start("127.0.0.1:0", config, chain).unwrap();
+    let (mut ws, _) = connect(server.local_addr(), "/ws", &[]).unwrap();
+    ws.send(Message::text(pyjwt("hs256"))).unwrap();
+    assert_eq!(next_text(&mut ws), "Hello alice");
+}
+
+#[test]
+fn refused_jwts_count_as_failed_authentications() {
+    let mut config = Config::default();
+    config.max_auth_failures = 2;
+    let chain = Chain::new().with(with_secret());
+    let server = Server::start("127.0.0.1:0", config, chain).unwrap();
+    let addr = server.local_addr();
+    let expired = hs256(json!({ "sub": "alice", "exp": unix_now() - 3600 }));
+    assert_eq!(refused_status(connect_with(addr, &expired)), 401);
+    assert_eq!(refused_status(connect_with(addr, &pyjwt("none"))), 401);
+    assert_eq!(refused_status(connect_with(addr, &pyjwt("hs256"))), 429);
+}
