@@ -31,6 +31,12 @@ pub const MIN_SECRET_BYTES: usize = 32;
 /// The default allowed clock skew for `exp` and `nbf`, in seconds.
 pub const DEFAULT_LEEWAY_SECS: u64 = 30;
 
+/// The largest leeway taken, a year: more would underflow jsonwebtoken's `now - leeway`.
+pub const MAX_LEEWAY_SECS: u64 = 365 * 24 * 3600;
+
+/// The latest expiry kept, the year 10000: later ones overflow time arithmetic.
+const MAX_EXPIRES: u64 = 253_402_300_800;
+
 /// Whether `token` has the JWT shape: three base64url parts joined by dots
 /// (the header and payload not empty; the signature may be, as in `alg: none`).
 pub fn is_jwt_shaped(token: &str) -> bool {
@@ -136,9 +142,10 @@ impl JwtKeys {
         self
     }
 
-    /// The allowed clock skew for `exp` and `nbf`, in seconds (default 30).
+    /// The allowed clock skew for `exp` and `nbf`, in seconds (default 30,
+    /// at most [`MAX_LEEWAY_SECS`]).
     pub fn leeway(mut self, secs: u64) -> JwtKeys {
-        self.validation.leeway = secs;
+        self.validation.leeway = secs.min(MAX_LEEWAY_SECS);
         self
     }
 
@@ -194,7 +201,11 @@ impl JwtKeys {
         Ok(Identity {
             user,
             // Valid while now <= exp + leeway, so invalid from exp + leeway + 1 on.
-            expires: Some(exp.saturating_add(self.validation.leeway).saturating_add(1)),
+            expires: Some(
+                exp.saturating_add(self.validation.leeway)
+                    .saturating_add(1)
+                    .min(MAX_EXPIRES),
+            ),
         })
     }
 }

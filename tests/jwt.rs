@@ -558,3 +558,17 @@ fn refused_jwts_count_as_failed_authentications() {
     assert_eq!(refused_status(connect_with(addr, &pyjwt("none"))), 401);
     assert_eq!(refused_status(connect_with(addr, &pyjwt("hs256"))), 429);
 }
+
+#[test]
+fn absurd_exp_and_leeway_values_are_clamped_rather_than_a_crash() {
+    let keys = with_secret().leeway(u64::MAX);
+    let identity = keys.authenticate(&hs256(json!({ "sub": "alice", "exp": u64::MAX })));
+    let expires = identity.and_then(|i| i.expires).expect("a far expiry");
+    assert!(expires > unix_now() + 1_000_000_000, "{expires}");
+    let server = server_with(keys);
+    let token = hs256(json!({ "sub": "alice", "exp": u64::MAX }));
+    let (mut ws, _) = connect_with(server.local_addr(), &token).unwrap();
+    assert_eq!(next_text(&mut ws), "Hello alice");
+    ws.send(Message::text("fine")).unwrap();
+    assert_eq!(next_text(&mut ws), "Message text was: fine");
+}
