@@ -6,6 +6,11 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[cfg(feature = "jwt")]
+mod jwt;
+#[cfg(feature = "jwt")]
+pub use jwt::JwtOptions;
+
 /// The `--help` text; `$jwt` is the JWT part, empty in a build without it.
 macro_rules! usage {
     ($jwt:expr) => {
@@ -98,100 +103,6 @@ pub struct Options {
     pub jwt: JwtOptions,
 }
 
-/// The `--jwt-*` flags, as given (feature `jwt`).
-#[cfg(feature = "jwt")]
-#[derive(Debug, Default)]
-pub struct JwtOptions {
-    /// `--jwt-secret-file`, in order.
-    pub secret_files: Vec<PathBuf>,
-    /// `--jwt-public-key`, in order.
-    pub public_keys: Vec<PathBuf>,
-    /// `--jwt-jwks`, in order.
-    pub jwks: Vec<PathBuf>,
-    /// `--jwt-issuer`, if given.
-    pub issuer: Option<String>,
-    /// `--jwt-audience`, any one suffices.
-    pub audiences: Vec<String>,
-    /// `--jwt-user-claim`, if given (else `sub`).
-    pub user_claim: Option<String>,
-    /// `--jwt-leeway` in seconds, if given (else 30).
-    pub leeway: Option<u64>,
-}
-
-#[cfg(feature = "jwt")]
-impl JwtOptions {
-    /// Whether any key file was given.
-    pub fn has_keys(&self) -> bool {
-        !(self.secret_files.is_empty() && self.public_keys.is_empty() && self.jwks.is_empty())
-    }
-
-    /// Reads the key files into a [`JwtKeys`](crate::JwtKeys); `None` when no
-    /// key file was given.
-    pub fn load(&self) -> Result<Option<crate::JwtKeys>, crate::Error> {
-        if !self.has_keys() {
-            return Ok(None);
-        }
-        let mut keys = crate::JwtKeys::new();
-        for path in &self.secret_files {
-            keys = keys.with_secret_file(path)?;
-        }
-        for path in &self.public_keys {
-            keys = keys.with_public_key_file(path)?;
-        }
-        for path in &self.jwks {
-            keys = keys.with_jwks_file(path)?;
-        }
-        if let Some(issuer) = &self.issuer {
-            keys = keys.issuer(issuer);
-        }
-        for audience in &self.audiences {
-            keys = keys.audience(audience);
-        }
-        if let Some(claim) = &self.user_claim {
-            keys = keys.user_claim(claim);
-        }
-        if let Some(secs) = self.leeway {
-            keys = keys.leeway(secs);
-        }
-        Ok(Some(keys))
-    }
-}
-
-/// Records one `--jwt-*` flag.
-#[cfg(feature = "jwt")]
-fn jwt_flag(jwt: &mut JwtOptions, flag: &str, value: String) -> Result<(), UsageError> {
-    match flag {
-        "--jwt-secret-file" => jwt.secret_files.push(PathBuf::from(value)),
-        "--jwt-public-key" => jwt.public_keys.push(PathBuf::from(value)),
-        "--jwt-jwks" => jwt.jwks.push(PathBuf::from(value)),
-        "--jwt-issuer" => jwt.issuer = Some(value),
-        "--jwt-audience" => jwt.audiences.push(value),
-        "--jwt-user-claim" if value.is_empty() => {
-            return Err(UsageError("--jwt-user-claim: must not be empty".into()));
-        }
-        "--jwt-user-claim" => jwt.user_claim = Some(value),
-        _ => jwt.leeway = Some(number(flag, &value)? as u64),
-    }
-    Ok(())
-}
-
-/// Settings for JWTs without any key to check them with are a mistake.
-#[cfg(feature = "jwt")]
-fn check_jwt(jwt: &JwtOptions) -> Result<(), UsageError> {
-    let settings = jwt.issuer.is_some()
-        || !jwt.audiences.is_empty()
-        || jwt.user_claim.is_some()
-        || jwt.leeway.is_some();
-    if settings && !jwt.has_keys() {
-        return Err(UsageError(
-            "--jwt-issuer, --jwt-audience, --jwt-user-claim and --jwt-leeway need a key \
-             (--jwt-secret-file, --jwt-public-key or --jwt-jwks)"
-                .into(),
-        ));
-    }
-    Ok(())
-}
-
 /// A command line that cannot be used; its text never contains a token.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UsageError(pub String);
@@ -270,18 +181,18 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
                     })?);
             }
             #[cfg(feature = "jwt")]
-            jwt if JWT_FLAGS.contains(&jwt) => jwt_flag(&mut options.jwt, jwt, value()?)?,
+            name if JWT_FLAGS.contains(&name) => jwt::record(&mut options.jwt, name, value()?)?,
             #[cfg(not(feature = "jwt"))]
-            jwt if JWT_FLAGS.contains(&jwt) => {
+            name if JWT_FLAGS.contains(&name) => {
                 return Err(UsageError(format!(
-                    "{jwt} needs a build with the feature jwt"
+                    "{name} needs a build with the feature jwt"
                 )));
             }
             _ => return Err(UsageError(format!("unknown argument `{flag}`"))),
         }
     }
     #[cfg(feature = "jwt")]
-    check_jwt(&options.jwt)?;
+    jwt::check(&options.jwt)?;
     Ok(Command::Run(Box::new(options)))
 }
 
