@@ -6,6 +6,8 @@
 //! `router` picks the page, the health check or the upgrade → `handshake`
 //! runs tungstenite's `accept_hdr` with the admission checks (`credentials`,
 //! [`auth`], `throttle`) → `session` runs the session's [`Handler`].
+//! With the feature `jwt`, `jwt::JwtKeys` verifies signed JWTs, and a
+//! [`Chain`] puts it in front of the static tokens.
 //!
 //! The smallest server, with the echo as its handler:
 //!
@@ -41,6 +43,8 @@ mod handler;
 pub mod handshake;
 #[doc(hidden)]
 pub mod http;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 mod link;
 #[doc(hidden)]
 pub mod metrics;
@@ -60,10 +64,12 @@ mod throttle;
 #[cfg(feature = "tls")]
 pub mod tls;
 
-pub use auth::{Authenticator, Grant, Identity, TokenStore};
+pub use auth::{Authenticator, Chain, Grant, Identity, TokenStore};
 pub use config::Config;
 pub use error::Error;
 pub use handler::{Echo, Handler, Message, Reply, SessionInfo};
 pub use link::SendError;
 pub use push::{LiveSession, SessionHandle, Sessions};
+#[cfg(feature = "jwt")]
+pub use jwt::JwtKeys;
 pub use server::Server;

@@ -32,14 +32,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(options: Options) -> Result<(), String> {
+fn run(mut options: Options) -> Result<(), String> {
     init_logging(options.log_level);
     std::panic::set_hook(Box::new(|info| log::error!("{info}")));
     raise_open_files_limit();
 
     let mut demo_token = None;
-    let mut tokens = options.tokens;
-    if tokens.is_empty() && options.tokens_file.is_none() {
+    let mut tokens = std::mem::take(&mut options.tokens);
+    if tokens.is_empty() && options.tokens_file.is_none() && !has_jwt_keys(&options) {
         let token = auth::random_token().map_err(|e| e.to_string())?;
         tokens.push(Grant {
             user: "demo".into(),
@@ -52,15 +52,16 @@ fn run(options: Options) -> Result<(), String> {
     if let Some(path) = &options.tokens_file {
         store = store.with_file(path).map_err(|e| e.to_string())?;
     }
+    let auth = authenticator(&options, store)?;
     // Registered before serving, so no signal can arrive unhandled.
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|e| e.to_string())?;
     let listen = options.listen.as_str();
     let server = match options.exec {
         Some(command) => {
             let exec = Exec::new(command, options.config.max_message_bytes);
-            Server::start_with_handler(listen, options.config, store, move |info| exec.start(info))
+            Server::start_with_handler(listen, options.config, auth, move |info| exec.start(info))
         }
-        None => Server::start(listen, options.config, store),
+        None => Server::start(listen, options.config, auth),
     }
     .map_err(|e| e.to_string())?;
 
@@ -83,6 +84,33 @@ fn run(options: Options) -> Result<(), String> {
     }
     server.stop();
     Ok(())
+}
+
+/// JWT keys, when a key flag was given, then the static tokens: a JWT-shaped
+/// token is decided by the keys alone, any other by the store.
+#[cfg(feature = "jwt")]
+fn authenticator(options: &Options, store: TokenStore) -> Result<wsauth::Chain, String> {
+    let mut chain = wsauth::Chain::new();
+    if let Some(keys) = options.jwt.load().map_err(|e| e.to_string())? {
+        chain = chain.with(keys);
+    }
+    Ok(chain.with(store))
+}
+
+#[cfg(not(feature = "jwt"))]
+fn authenticator(_: &Options, store: TokenStore) -> Result<TokenStore, String> {
+    Ok(store)
+}
+
+/// Whether a JWT key is configured, so no demo token is needed.
+fn has_jwt_keys(options: &Options) -> bool {
+    #[cfg(feature = "jwt")]
+    return options.jwt.has_keys();
+    #[cfg(not(feature = "jwt"))]
+    {
+        let _ = options;
+        false
+    }
 }
 
 /// `--log-level`, else `RUST_LOG`, else info; tungstenite is held to debug,
