@@ -227,11 +227,16 @@ impl LineSplitter {
         mut line: impl FnMut(&[u8]) -> bool,
     ) -> Result<bool, TooLong> {
         while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+            // The `\r` before the `\n` is not part of the line.
+            let before_newline = match end {
+                0 => self.partial.last(),
+                _ => bytes.get(end - 1),
+            };
+            let carriage = usize::from(before_newline == Some(&b'\r'));
+            self.check(self.partial.len() + end - carriage)?;
             let done = if self.partial.is_empty() {
-                self.check(end)?;
                 line(&bytes[..end])
             } else {
-                self.check(self.partial.len() + end)?;
                 self.partial.extend_from_slice(&bytes[..end]);
                 let done = line(&self.partial);
                 self.partial.clear();
