@@ -46,6 +46,7 @@ pub mod http;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 mod link;
+mod message;
 #[doc(hidden)]
 pub mod metrics;
 mod pool;
@@ -67,9 +68,10 @@ pub mod tls;
 pub use auth::{Authenticator, Chain, Grant, Identity, TokenStore};
 pub use config::Config;
 pub use error::Error;
-pub use handler::{Echo, Handler, Message, Reply, SessionInfo};
-pub use link::SendError;
-pub use push::{LiveSession, SessionHandle, Sessions};
+pub use handler::{Echo, Handler, Reply, SessionInfo};
 #[cfg(feature = "jwt")]
 pub use jwt::JwtKeys;
+pub use link::SendError;
+pub use message::Message;
+pub use push::{LiveSession, SessionHandle, Sessions};
 pub use server::Server;
