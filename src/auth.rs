@@ -1,4 +1,5 @@
-//! Who may connect: the [`Authenticator`] trait and its default, [`TokenStore`].
+//! Who may connect: the [`Authenticator`] trait, its default [`TokenStore`],
+//! and [`Chain`] to ask several in order.
 
 use crate::error::Error;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,61 @@ pub trait Authenticator: Send + Sync {
     fn refresh(&self, forced: bool) -> bool {
         let _ = forced;
         false
+    }
+
+    /// Whether `token` is of the kind this authenticator decides on; a
+    /// [`Chain`] hands a token to the first one that recognizes it. All by default.
+    fn recognizes(&self, token: &str) -> bool {
+        let _ = token;
+        true
+    }
+}
+
+/// Several authenticators in order: a token is decided by the first one that
+/// [recognizes](Authenticator::recognizes) it, and by that one alone (so a
+/// JWT that fails is never tried as a static token).
+///
+/// ```
+/// use wsauth::{Authenticator, Chain, Grant, TokenStore};
+/// let store = TokenStore::new(vec![Grant { user: "alice".into(), token: "s3cret".into(), expires: None }]);
+/// let chain = Chain::new().with(store);
+/// assert_eq!(chain.authenticate("s3cret").map(|i| i.user), Some("alice".into()));
+/// ```
+#[derive(Default)]
+pub struct Chain {
+    members: Vec<Box<dyn Authenticator>>,
+}
+
+impl Chain {
+    /// An empty chain: it knows no token.
+    pub fn new() -> Chain {
+        Chain::default()
+    }
+
+    /// Adds `auth` after those already in the chain.
+    pub fn with(mut self, auth: impl Authenticator + 'static) -> Chain {
+        self.members.push(Box::new(auth));
+        self
+    }
+}
+
+impl Authenticator for Chain {
+    fn authenticate(&self, token: &str) -> Option<Identity> {
+        self.members
+            .iter()
+            .find(|auth| auth.recognizes(token))?
+            .authenticate(token)
+    }
+
+    /// Refreshes every member; `true` when any of them changed.
+    fn refresh(&self, forced: bool) -> bool {
+        self.members
+            .iter()
+            .fold(false, |changed, auth| auth.refresh(forced) | changed)
+    }
+
+    fn recognizes(&self, token: &str) -> bool {
+        self.members.iter().any(|auth| auth.recognizes(token))
     }
 }
 

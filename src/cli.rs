@@ -6,8 +6,16 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The `--help` text.
-pub const USAGE: &str = "\
+#[cfg(feature = "jwt")]
+mod jwt;
+#[cfg(feature = "jwt")]
+pub use jwt::JwtOptions;
+
+/// The `--help` text; `$jwt` is the JWT part, empty in a build without it.
+macro_rules! usage {
+    ($jwt:expr) => {
+        concat!(
+            "\
 wsauth: a WebSocket server that checks a token before the upgrade, then echoes
 (or runs a program per session with --exec)
 
@@ -31,9 +39,45 @@ usage: wsauth [OPTIONS]
   --tls-cert PATH             serve https and wss (a build with the feature tls): PEM certificate chain
   --tls-key PATH              and its PEM private key; both or neither; re-read on SIGHUP and on change
   --help, --version
-
+",
+            $jwt,
+            "
 With neither --token nor --tokens-file, a random token is made for user `demo`.
-";
+"
+        )
+    };
+}
+
+/// The `--help` text.
+#[cfg(not(feature = "jwt"))]
+pub const USAGE: &str = usage!("");
+
+/// The `--help` text.
+#[cfg(feature = "jwt")]
+pub const USAGE: &str = usage!(
+    "
+JWT (tokens of the form xxx.yyy.zzz are JWTs; every other token is looked up as above):
+  --jwt-secret-file PATH      HMAC secret for HS256/384/512, at least 32 bytes; repeatable
+  --jwt-public-key PATH       PEM public key: RSA (RS*, PS*), EC P-256/P-384 (ES*), Ed25519; repeatable
+  --jwt-jwks PATH             JWKS document; its keys are chosen by the token's kid; repeatable
+  --jwt-issuer ISS            iss must equal ISS
+  --jwt-audience AUD          aud must contain AUD; repeatable, any one suffices
+  --jwt-user-claim NAME       the claim that names the user [sub]
+  --jwt-leeway SECS           allowed clock skew for exp and nbf [30]
+  Key files are re-read on SIGHUP and on change. With a key, no random token is made.
+"
+);
+
+/// The flags of the feature `jwt`: in a build without it, each is refused.
+const JWT_FLAGS: [&str; 7] = [
+    "--jwt-secret-file",
+    "--jwt-public-key",
+    "--jwt-jwks",
+    "--jwt-issuer",
+    "--jwt-audience",
+    "--jwt-user-claim",
+    "--jwt-leeway",
+];
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -64,6 +108,9 @@ pub struct Options {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The server settings.
     pub config: Config,
+    /// The `--jwt-*` flags.
+    #[cfg(feature = "jwt")]
+    pub jwt: JwtOptions,
 }
 
 /// A command line that cannot be used; its text never contains a token.
@@ -107,6 +154,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
         exec: None,
         tls: None,
         config: Config::default(),
+        #[cfg(feature = "jwt")]
+        jwt: JwtOptions::default(),
     };
     let (mut tls_cert, mut tls_key) = (None, None);
     let mut echo_flag = None;
@@ -181,6 +230,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
                         UsageError(format!("--log-level: unknown level `{text}`"))
                     })?);
             }
+            #[cfg(feature = "jwt")]
+            name if JWT_FLAGS.contains(&name) => jwt::record(&mut options.jwt, name, value()?)?,
+            #[cfg(not(feature = "jwt"))]
+            name if JWT_FLAGS.contains(&name) => {
+                return Err(UsageError(format!(
+                    "{name} needs a build with the feature jwt"
+                )));
+            }
             _ => return Err(UsageError(format!("unknown argument `{flag}`"))),
         }
     }
@@ -195,6 +252,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             "--exec replaces the echo: it cannot be used with {flag}"
         )));
     }
+    #[cfg(feature = "jwt")]
+    jwt::check(&options.jwt)?;
     Ok(Command::Run(Box::new(options)))
 }
 

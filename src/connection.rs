@@ -1,10 +1,10 @@
 //! One connection up to its session: with TLS, the TLS handshake; read the
 //! head, route it, answer or upgrade.
 
+use crate::handshake::Upgraded;
 use crate::handshake::{redact_target, upgrade};
 use crate::http::{Answer, HeadError, MAX_HEAD_BYTES, read_request_head, send_answer};
 use crate::router::{Route, route};
-use crate::session::Upgraded;
 use crate::state::Shared;
 use crate::transport::Transport;
 use std::net::{SocketAddr, TcpStream};

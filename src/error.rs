@@ -32,6 +32,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A JWT key file (feature `jwt`) could not be read or holds no usable key.
+    #[cfg(feature = "jwt")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The operating system gave no random bytes for a token.
     Random(String),
     /// Another I/O error while starting.
@@ -55,6 +63,10 @@ impl fmt::Display for Error {
                 reason,
             } => {
                 write!(f, "tokens file {}: {reason}", path.display())
+            }
+            #[cfg(feature = "jwt")]
+            Error::KeyFile { path, reason } => {
+                write!(f, "JWT key file {}: {reason}", path.display())
             }
             Error::Random(reason) => write!(f, "cannot get random bytes: {reason}"),
             Error::Io(e) => write!(f, "{e}"),

@@ -4,69 +4,11 @@
 
 use crate::auth::Identity;
 use crate::link::{Link, SendError};
+use crate::message::{Message, data_frame, sendable_code, short_reason};
 use crate::push::{SessionHandle, Sessions};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tungstenite::protocol::frame::FrameHeader;
-use tungstenite::protocol::frame::coding::{Data, OpCode};
-
-/// A data message to send: text from a `String` or `&str`, binary from a
-/// `Vec<u8>`.
-///
-/// ```
-/// use wsauth::Message;
-/// assert_eq!(Message::from("hi"), Message::Text("hi".into()));
-/// assert_eq!(Message::from(vec![1u8]), Message::Binary(vec![1]));
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Message {
-    /// A text message.
-    Text(String),
-    /// A binary message.
-    Binary(Vec<u8>),
-}
-
-impl Message {
-    /// The message as one whole frame, ready to write.
-    pub(crate) fn to_frame(&self) -> Vec<u8> {
-        match self {
-            Message::Text(text) => data_frame(Data::Text, text.as_bytes()),
-            Message::Binary(data) => data_frame(Data::Binary, data),
-        }
-    }
-}
-
-impl From<&str> for Message {
-    fn from(text: &str) -> Self {
-        Message::Text(text.to_string())
-    }
-}
-
-impl From<String> for Message {
-    fn from(text: String) -> Self {
-        Message::Text(text)
-    }
-}
-
-impl From<Vec<u8>> for Message {
-    fn from(data: Vec<u8>) -> Self {
-        Message::Binary(data)
-    }
-}
-
-/// One unfragmented, unmasked data frame (what a server sends).
-pub(crate) fn data_frame(kind: Data, payload: &[u8]) -> Vec<u8> {
-    let header = FrameHeader {
-        opcode: OpCode::Data(kind),
-        ..FrameHeader::default()
-    };
-    let length = payload.len() as u64;
-    let mut frame = Vec::with_capacity(header.len(length) + payload.len());
-    // Formatting into a Vec cannot fail.
-    let _ = header.format(length, &mut frame);
-    frame.extend_from_slice(payload);
-    frame
-}
+use tungstenite::protocol::frame::coding::Data;
 
 /// What a handler learns when its session opens.
 ///
@@ -209,26 +151,6 @@ impl<'a> Reply<'a> {
     }
 }
 
-/// A close code a server may send; others become 1011.
-pub(crate) fn sendable_code(code: u16) -> u16 {
-    match code {
-        1000..=1003 | 1007..=1014 | 3000..=4999 => code,
-        _ => 1011,
-    }
-}
-
-/// A close reason cut to the 123 bytes a close frame has room for.
-pub(crate) fn short_reason(mut reason: String) -> String {
-    if reason.len() > 123 {
-        let mut end = 123;
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        reason.truncate(end);
-    }
-    reason
-}
-
 /// The default handler: a greeting, then every text message back with a
 /// prefix and every binary message back unchanged.
 pub struct Echo {
@@ -273,34 +195,5 @@ impl Handler for Echo {
 
     fn on_binary(&mut self, data: &[u8], reply: &mut Reply<'_>) {
         reply.binary(data);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_that_may_not_be_sent_become_1011() {
-        assert_eq!(sendable_code(1000), 1000);
-        assert_eq!(sendable_code(4000), 4000);
-        for code in [0, 999, 1004, 1005, 1006, 1015, 2999, 5000] {
-            assert_eq!(sendable_code(code), 1011, "{code}");
-        }
-    }
-
-    #[test]
-    fn reasons_are_cut_on_a_character_boundary() {
-        let reason = short_reason("é".repeat(100));
-        assert!(reason.len() <= 123);
-        assert_eq!(reason.chars().count(), 61);
-    }
-
-    #[test]
-    fn data_frames_carry_their_length() {
-        assert_eq!(data_frame(Data::Text, b"hi"), [0x81, 2, b'h', b'i']);
-        let long = data_frame(Data::Binary, &[7u8; 300]);
-        assert_eq!(&long[..4], &[0x82, 126, 1, 44]);
-        assert_eq!(long.len(), 304);
     }
 }

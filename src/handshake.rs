@@ -5,11 +5,11 @@ use crate::auth::Identity;
 use crate::credentials::{Presented, extract_credentials, is_token_parameter};
 use crate::http::{Answer, RequestHead, close_gracefully, send_answer};
 use crate::link::{Link, SessionStream};
-use crate::session::Upgraded;
 use crate::state::Shared;
 use crate::transport::Transport;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::HeaderValue;
 use tungstenite::protocol::Role;
@@ -28,6 +28,18 @@ pub enum Admission {
     /// It presented none, and `first_message_auth` lets it send one as its
     /// first message.
     AwaitingToken,
+}
+
+/// A connection that passed the upgrade, ready for its session.
+pub struct Upgraded {
+    /// The WebSocket, the 101 already sent.
+    pub ws: WebSocket<SessionStream>,
+    /// What other threads may touch of the session.
+    pub link: Arc<Link>,
+    /// How the client was admitted.
+    pub admission: Admission,
+    /// The subprotocol selected in the 101.
+    pub subprotocol: Option<String>,
 }
 
 /// Why an upgrade was refused; each variant is one HTTP answer.

@@ -6,6 +6,8 @@
 //! `router` picks the page, the health check or the upgrade → `handshake`
 //! runs tungstenite's `accept_hdr` with the admission checks (`credentials`,
 //! [`auth`], `throttle`) → `session` runs the session's [`Handler`].
+//! With the feature `jwt`, `jwt::JwtKeys` verifies signed JWTs, and a
+//! [`Chain`] puts it in front of the static tokens.
 //!
 //! The smallest server, with the echo as its handler:
 //!
@@ -43,7 +45,10 @@ mod handler;
 pub mod handshake;
 #[doc(hidden)]
 pub mod http;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 mod link;
+mod message;
 #[doc(hidden)]
 pub mod metrics;
 mod pool;
@@ -63,10 +68,13 @@ mod throttle;
 pub mod tls;
 mod transport;
 
-pub use auth::{Authenticator, Grant, Identity, TokenStore};
+pub use auth::{Authenticator, Chain, Grant, Identity, TokenStore};
 pub use config::Config;
 pub use error::Error;
-pub use handler::{Echo, Handler, Message, Reply, SessionInfo};
+pub use handler::{Echo, Handler, Reply, SessionInfo};
+#[cfg(feature = "jwt")]
+pub use jwt::JwtKeys;
 pub use link::SendError;
+pub use message::Message;
 pub use push::{LiveSession, SessionHandle, Sessions};
 pub use server::Server;

@@ -39,8 +39,8 @@ fn run(mut options: Options) -> Result<(), String> {
     raise_open_files_limit();
 
     let mut demo_token = None;
-    let mut tokens = options.tokens;
-    if tokens.is_empty() && options.tokens_file.is_none() {
+    let mut tokens = std::mem::take(&mut options.tokens);
+    if tokens.is_empty() && options.tokens_file.is_none() && !has_jwt_keys(&options) {
         let token = auth::random_token().map_err(|e| e.to_string())?;
         tokens.push(Grant {
             user: "demo".into(),
@@ -53,6 +53,7 @@ fn run(mut options: Options) -> Result<(), String> {
     if let Some(path) = &options.tokens_file {
         store = store.with_file(path).map_err(|e| e.to_string())?;
     }
+    let auth = authenticator(&options, store)?;
     let scheme = use_tls(options.tls.take(), &mut options.config)?;
     // Registered before serving, so no signal can arrive unhandled.
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|e| e.to_string())?;
@@ -60,9 +61,9 @@ fn run(mut options: Options) -> Result<(), String> {
     let server = match options.exec {
         Some(command) => {
             let exec = Exec::new(command, options.config.max_message_bytes);
-            Server::start_with_handler(listen, options.config, store, move |info| exec.start(info))
+            Server::start_with_handler(listen, options.config, auth, move |info| exec.start(info))
         }
-        None => Server::start(listen, options.config, store),
+        None => Server::start(listen, options.config, auth),
     }
     .map_err(|e| e.to_string())?;
 
@@ -106,6 +107,33 @@ fn use_tls(
     _config: &mut Config,
 ) -> Result<&'static str, String> {
     Ok("http")
+}
+
+/// JWT keys, when a key flag was given, then the static tokens: a JWT-shaped
+/// token is decided by the keys alone, any other by the store.
+#[cfg(feature = "jwt")]
+fn authenticator(options: &Options, store: TokenStore) -> Result<wsauth::Chain, String> {
+    let mut chain = wsauth::Chain::new();
+    if let Some(keys) = options.jwt.load().map_err(|e| e.to_string())? {
+        chain = chain.with(keys);
+    }
+    Ok(chain.with(store))
+}
+
+#[cfg(not(feature = "jwt"))]
+fn authenticator(_: &Options, store: TokenStore) -> Result<TokenStore, String> {
+    Ok(store)
+}
+
+/// Whether a JWT key is configured, so no demo token is needed.
+fn has_jwt_keys(options: &Options) -> bool {
+    #[cfg(feature = "jwt")]
+    return options.jwt.has_keys();
+    #[cfg(not(feature = "jwt"))]
+    {
+        let _ = options;
+        false
+    }
 }
 
 /// `--log-level`, else `RUST_LOG`, else info; tungstenite is held to debug,

@@ -1,8 +1,8 @@
 //! Server push: send to a live session from any thread, list the live
 //! sessions, and broadcast to all of them or to one user's.
 
-use crate::handler::{Message, sendable_code, short_reason};
 use crate::link::{Link, SendError};
+use crate::message::{Message, sendable_code, short_reason};
 use crate::registry::Registry;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};

@@ -3,7 +3,7 @@
 
 use crate::auth::{Identity, is_valid_token, unix_now};
 use crate::handler::{Handler, Reply, SessionInfo};
-use crate::handshake::Admission;
+use crate::handshake::{Admission, Upgraded};
 use crate::http::{close_gracefully, is_timeout};
 use crate::link::{Link, SessionStream, Wake, close_frame_bytes};
 use crate::push::{SessionHandle, Sessions};
@@ -42,18 +42,6 @@ enum Event {
     /// The read timed out: a deadline may have come.
     Tick,
     Ended(End),
-}
-
-/// A connection that passed the upgrade, ready for its session.
-pub struct Upgraded {
-    /// The WebSocket, the 101 already sent.
-    pub ws: WebSocket<SessionStream>,
-    /// What other threads may touch of the session.
-    pub link: Arc<Link>,
-    /// How the client was admitted.
-    pub admission: Admission,
-    /// The subprotocol selected in the 101.
-    pub subprotocol: Option<String>,
 }
 
 struct Session<'a> {

@@ -309,18 +309,3 @@ fn an_ipv6_address_is_printed_in_brackets() {
     let addr = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
     assert_eq!(status(&get(addr, "/healthz", &[])), 200);
 }
-
-/// A build without the feature `tls` names it, on one line, without the
-/// `--help` hint (which cannot help).
-#[cfg(not(feature = "tls"))]
-#[test]
-fn tls_flags_in_a_build_without_tls_exit_2_naming_the_feature() {
-    for flag in ["--tls-cert", "--tls-key"] {
-        let run = finish(&["--listen", "127.0.0.1:0", flag, "x.pem"]);
-        assert_eq!(run.code, Some(2), "{flag}: {:?}", run.stderr);
-        assert_eq!(
-            run.stderr,
-            format!("wsauth: {flag} needs a build with the feature tls\n")
-        );
-    }
-}
