@@ -360,12 +360,29 @@ fn close_reply_code(code: CloseCode) -> u16 {
     if code.is_allowed() { code.into() } else { 1002 }
 }
 
-/// The `Instant` at which a Unix time (in seconds) is reached.
+/// The `Instant` at which a Unix time (in seconds) is reached; a time too far
+/// off to represent (a tokens file may say anything) is a year from now.
 fn instant_of(unix_seconds: u64) -> Instant {
-    let at = UNIX_EPOCH + Duration::from_secs(unix_seconds);
+    const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
     let now = Instant::now();
-    match at.duration_since(SystemTime::now()) {
-        Ok(left) => now + left,
-        Err(_) => now,
+    let left = UNIX_EPOCH
+        .checked_add(Duration::from_secs(unix_seconds))
+        .map_or(FAR, |at| {
+            at.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        });
+    now + left.min(FAR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_expiry_maps_to_an_instant() {
+        let now = Instant::now();
+        assert!(instant_of(0) <= Instant::now());
+        assert!(instant_of(u64::MAX) > now);
+        assert!(instant_of(unix_now() + 10) > now + Duration::from_secs(8));
     }
 }

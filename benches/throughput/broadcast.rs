@@ -127,7 +127,9 @@ pub fn broadcast_rows(b: &Broadcast, echo_cpu_ns: Option<f64>) -> Vec<Row> {
     let n = b.sessions;
     // The second column holds the echo's round trip, for scale.
     let cpu = Row::new(
-        format!("broadcast to {n} idle: server CPU per delivered message (2nd column: wsauth echo x16 round trip)"),
+        format!(
+            "broadcast to {n} idle: server CPU per delivered message (2nd column: wsauth echo x16 round trip)"
+        ),
         Unit::Micros,
         b.cpu_per_message_ns,
         echo_cpu_ns,
