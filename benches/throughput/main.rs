@@ -25,7 +25,8 @@
 //!
 //! Options after `--`: `--quick` (smaller counts, shorter windows),
 //! `--only GROUP[,GROUP]` (only the groups `session1`, `session16`,
-//! `session_exec16`, `reject`, `echo1`, `echo16`, `echo256`, `echo16k`,
+//! `session_exec16`, `session_jwt_{hs256,rs256,es256,eddsa}16` (with
+//! `--features jwt`), `reject`, `echo1`, `echo16`, `echo256`, `echo16k`,
 //! `broadcast`, `idle`; `session` and `echo`
 //! select all of theirs), `--rounds N`, `--secs S` (measured window of one
 //! run), `--idle N[,N]` (idle session counts), `--hold S` (the quiet hold, in
