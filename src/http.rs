@@ -57,7 +57,18 @@ pub fn read_request_head(
     stream: &mut TcpStream,
     deadline: Instant,
 ) -> Result<RequestHead, HeadError> {
-    let mut buf = vec![0u8; MAX_HEAD_BYTES];
+    read_request_head_within(stream, deadline, MAX_HEAD_BYTES)
+}
+
+/// Like [`read_request_head`], with `budget` bytes at most instead of
+/// [`MAX_HEAD_BYTES`] (what a PROXY header in front left of it).
+pub fn read_request_head_within(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    budget: usize,
+) -> Result<RequestHead, HeadError> {
+    let budget = budget.clamp(1, MAX_HEAD_BYTES);
+    let mut buf = vec![0u8; budget];
     let mut len = 0;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -80,7 +91,7 @@ pub fn read_request_head(
         {
             return Ok(head);
         }
-        if len == MAX_HEAD_BYTES {
+        if len == budget {
             return Err(HeadError::TooLarge);
         }
     }
@@ -109,6 +120,21 @@ pub fn parse_head(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
         raw: bytes[..size].to_vec(),
         rest: bytes[size..].to_vec(),
     }))
+}
+
+/// The header lines of a complete raw head, as (name, value) pairs.
+pub fn header_lines(raw: &[u8]) -> Vec<(&str, &[u8])> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    if request.parse(raw).is_err() {
+        return Vec::new();
+    }
+    request
+        .headers
+        .iter()
+        .filter(|h| !h.name.is_empty())
+        .map(|h| (h.name, h.value))
+        .collect()
 }
 
 /// Whether an I/O error is a read or write timeout firing.

@@ -7,6 +7,7 @@ use crate::connection;
 use crate::error::Error;
 use crate::handler::{Echo, Handler, SessionInfo};
 use crate::http::Answer;
+use crate::metrics::{Metrics, RejectionReason};
 use crate::pool::Pool;
 use crate::push::Sessions;
 use crate::registry::Registry;
@@ -130,6 +131,7 @@ impl Server {
             make_handler: Box::new(move |info| Box::new(make_handler(info))),
             open: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            metrics: Arc::new(Metrics::default()),
         });
         let pools = Arc::new(Pools::default());
         let (accept_shared, accept_pools) = (shared.clone(), pools.clone());
@@ -241,9 +243,11 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, pools: Arc<Pools>) {
         };
         if shared.open.fetch_add(1, Ordering::SeqCst) >= shared.config.max_connections {
             shared.open.fetch_sub(1, Ordering::SeqCst);
+            shared.metrics.rejected(RejectionReason::Busy);
             refuse_busy(stream);
             continue;
         }
+        shared.metrics.connection_accepted();
         let slot = Slot(shared.clone(), pools.clone());
         let job = (stream, slot);
         // A thread that finished its last connection takes it; else a new one.
@@ -304,6 +308,7 @@ struct Slot(Arc<Shared>, Arc<Pools>);
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::SeqCst);
+        self.0.metrics.connection_closed();
     }
 }
 

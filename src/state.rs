@@ -4,6 +4,7 @@
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::handler::{Handler, SessionInfo};
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::throttle::Throttle;
 use std::sync::Arc;
@@ -24,4 +25,6 @@ pub struct Shared {
     /// Open connections, HTTP and WebSocket together.
     pub open: AtomicUsize,
     pub stopping: AtomicBool,
+    /// The counters behind `GET /metrics`, kept whether or not it is served.
+    pub metrics: Arc<Metrics>,
 }

@@ -64,6 +64,7 @@ impl ServerProc {
             "--log-level",
             "warn",
         ]);
+        cmd.args(&plan.server_args);
         cmd.args(extra_args);
         for (k, v) in &plan.server_env {
             cmd.env(k, v);
