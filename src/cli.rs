@@ -27,6 +27,7 @@ usage: wsauth [OPTIONS]
                               text messages to its stdin, its stdout lines back
   --first-message-auth        also accept upgrades without a token; the first message must be it
   --max-auth-failures N       failed authentications per IP per minute before 429; 0 disables [20]
+  --max-pending-per-ip N      connections from one IP not yet a session; past it, closed; 0 disables [32]
   --trusted-proxy ADDR        an IP or CIDR whose Forwarded / X-Forwarded-* (and PROXY
                               header) are believed; repeatable
   --proxy-protocol            every connection begins with a PROXY v1/v2 header naming the client
@@ -155,6 +156,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
                 options.exec = Some(command);
             }
             "--max-auth-failures" => config.max_auth_failures = number(&flag, &value()?)?,
+            "--max-pending-per-ip" => config.max_pending_per_ip = number(&flag, &value()?)?,
             "--trusted-proxy" => config.trusted_proxies.add(&value()?).map_err(UsageError)?,
             "--log-level" => {
                 let text = value()?;
@@ -279,8 +281,11 @@ mod tests {
             "--trusted-proxy=::1",
             "--proxy-protocol",
             "--metrics",
+            "--max-pending-per-ip",
+            "0",
         ])
         .expect("valid in this test");
+        assert_eq!(options.config.max_pending_per_ip, 0);
         let trusted = &options.config.trusted_proxies;
         assert!(trusted.contains("10.1.2.3".parse().expect("an IP")));
         assert!(trusted.contains("::1".parse().expect("an IP")));

@@ -44,6 +44,9 @@ pub struct Config {
     /// Failed authentications allowed per client IP per minute before 429;
     /// 0 disables the limit. Default: 20.
     pub max_auth_failures: usize,
+    /// Connections from one IP that are not yet a session; past it a new one
+    /// is closed at once, without an answer. 0 disables the cap. Default: 32.
+    pub max_pending_per_ip: usize,
     /// Proxies whose `Forwarded` / `X-Forwarded-*` headers (and, with
     /// `proxy_protocol`, PROXY headers) are believed. Default: none.
     pub trusted_proxies: TrustedProxies,
@@ -68,6 +71,7 @@ impl Default for Config {
             first_message_auth: false,
             allowed_origins: Vec::new(),
             max_auth_failures: 20,
+            max_pending_per_ip: 32,
             trusted_proxies: TrustedProxies::default(),
             proxy_protocol: false,
             metrics: false,

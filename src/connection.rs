@@ -9,17 +9,20 @@ use crate::http::{
     send_answer,
 };
 use crate::metrics::RejectionReason;
+use crate::pending::{Refused, Ticket};
 use crate::proxy_protocol::{ProxyHeaderError, TimedRead, read_proxy_header};
 use crate::router::{Route, metrics_answer, route_with};
 use crate::session::Upgraded;
 use crate::state::Shared;
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// Serves one accepted connection on the calling thread, up to the upgrade;
 /// returns the session to run, if there is one.
-pub fn serve(mut stream: TcpStream, shared: &Shared) -> Option<Upgraded> {
+/// `ticket` is its place among the pending connections, counted against the
+/// PROXY header's source once that is read.
+pub fn serve(mut stream: TcpStream, shared: &Shared, ticket: Option<Ticket>) -> Option<Upgraded> {
     let Ok(tcp_peer) = stream.peer_addr() else {
         return None;
     };
@@ -30,7 +33,11 @@ pub fn serve(mut stream: TcpStream, shared: &Shared) -> Option<Upgraded> {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(timeout));
     let (source, budget) = if shared.config.proxy_protocol {
-        read_source(&mut stream, tcp_peer, shared, deadline)?
+        let (source, budget) = read_source(&mut stream, tcp_peer, shared, deadline)?;
+        if let Some(ticket) = ticket {
+            count_pending(shared, ticket, source.ip())?;
+        }
+        (source, budget)
     } else {
         (tcp_peer, MAX_HEAD_BYTES)
     };
@@ -101,6 +108,25 @@ fn read_head(
             log::debug!("{source}: reading the request head failed: {e}");
             None
         }
+    }
+}
+
+/// Counts a connection against the pending cap of the client its PROXY
+/// header named (a trusted proxy is exempt); `None`: close it, unanswered.
+fn count_pending(shared: &Shared, ticket: Ticket, ip: IpAddr) -> Option<()> {
+    let ip = ip.to_canonical();
+    if shared.config.trusted_proxies.contains(ip) {
+        return Some(());
+    }
+    match shared.pending.count(ticket, ip) {
+        Ok(()) => Some(()),
+        Err(Refused::OverCap) => {
+            shared.metrics.rejected(RejectionReason::PendingPerIp);
+            shared.pending.note_refusal(ip);
+            None
+        }
+        // Closed to make room meanwhile; already counted as evicted.
+        Err(Refused::Gone) => None,
     }
 }
 

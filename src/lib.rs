@@ -30,6 +30,7 @@ pub mod handshake;
 pub mod http;
 mod link;
 pub mod metrics;
+mod pending;
 mod pool;
 pub mod proxy_protocol;
 pub mod push;

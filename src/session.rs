@@ -69,8 +69,10 @@ struct Session<'a> {
     read_timeout: Option<Option<Duration>>,
 }
 
-/// Runs a session to its end, then logs how it went.
-pub fn run(upgraded: Upgraded, shared: &Shared) {
+/// Runs a session to its end, then logs how it went. `authenticated` is
+/// called once the client is authenticated (at once, or after its
+/// first-message token): from then on it is a session, no longer pending.
+pub fn run(upgraded: Upgraded, shared: &Shared, authenticated: impl FnOnce()) {
     let Upgraded {
         ws,
         link,
@@ -105,6 +107,7 @@ pub fn run(upgraded: Upgraded, shared: &Shared) {
             }
         },
     };
+    authenticated();
     session.link.set_token(token, identity.expires);
     member.authenticated(&identity.user);
     log::info!("{peer}: session opened for {}", identity.user);

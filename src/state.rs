@@ -5,6 +5,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::handler::{Handler, SessionInfo};
 use crate::metrics::Metrics;
+use crate::pending::Pending;
 use crate::registry::Registry;
 use crate::throttle::Throttle;
 use std::sync::Arc;
@@ -27,4 +28,6 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// The counters behind `GET /metrics`, kept whether or not it is served.
     pub metrics: Arc<Metrics>,
+    /// The connections not yet a session.
+    pub pending: Pending,
 }
