@@ -9,8 +9,7 @@ use common::{
     raw_upgrade, refused_status, start, status, upgrade_request,
 };
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
@@ -159,15 +158,12 @@ fn a_failed_first_message_and_a_busy_server_are_counted() {
     });
     assert!(eventually(PATIENCE, || server.open_connections() == 0));
     let _one = connect_alice(addr);
-    let mut idle = TcpStream::connect(addr).unwrap();
-    idle.write_all(b"GET").unwrap();
+    let two = connect_alice(addr);
     assert!(eventually(PATIENCE, || server.open_connections() == 2));
-    let before = server.open_connections();
-    assert_eq!(before, 2);
-    // The scrape itself is refused now: read the count after making room.
+    // Every connection is a session: 503. The scrape waits for room.
     let answer = raw(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(status(&answer), 503);
-    drop(idle);
+    drop(two);
     assert!(eventually(PATIENCE, || server.open_connections() == 1));
     assert_eq!(rejections(addr)["busy"], 1.0);
 }
@@ -183,7 +179,13 @@ fn messages_bytes_and_closes_are_counted_and_gauges_return_to_zero() {
     assert_eq!(common::next_text(&mut ws), "Message text was: hi");
     ws.send(Message::binary(vec![1, 2, 3])).unwrap();
     assert_eq!(ws.read().unwrap(), Message::binary(vec![1, 2, 3]));
-    let during = scrape(addr);
+    // A message is counted just after its write: the client may read it first.
+    let mut during = scrape(addr);
+    assert!(eventually(PATIENCE, || {
+        during = scrape(addr);
+        // Earlier scrapes count until the server has seen them close.
+        during["wsauth_messages_sent_total"] == 3.0 && during["wsauth_connections_open"] == 2.0
+    }));
     assert_eq!(during["wsauth_sessions_open"], 1.0);
     assert_eq!(during["wsauth_sessions_total"], 1.0);
     // The scrape's own connection and the session.
