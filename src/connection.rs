@@ -16,13 +16,14 @@ use crate::session::Upgraded;
 use crate::state::Shared;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Serves one accepted connection on the calling thread, up to the upgrade;
 /// returns the session to run, if there is one.
 /// `ticket` is its place among the pending connections, counted against the
 /// PROXY header's source once that is read.
-pub fn serve(mut stream: TcpStream, shared: &Shared, ticket: Option<Ticket>) -> Option<Upgraded> {
+pub fn serve(stream: Arc<TcpStream>, shared: &Shared, ticket: Option<Ticket>) -> Option<Upgraded> {
     let Ok(tcp_peer) = stream.peer_addr() else {
         return None;
     };
@@ -33,7 +34,7 @@ pub fn serve(mut stream: TcpStream, shared: &Shared, ticket: Option<Ticket>) -> 
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(timeout));
     let (source, budget) = if shared.config.proxy_protocol {
-        let (source, budget) = read_source(&mut stream, tcp_peer, shared, deadline)?;
+        let (source, budget) = read_source(&stream, tcp_peer, shared, deadline)?;
         if let Some(ticket) = ticket {
             count_pending(shared, ticket, source.ip())?;
         }
@@ -41,7 +42,7 @@ pub fn serve(mut stream: TcpStream, shared: &Shared, ticket: Option<Ticket>) -> 
     } else {
         (tcp_peer, MAX_HEAD_BYTES)
     };
-    let head = read_head(&mut stream, source, shared, deadline, budget)?;
+    let head = read_head(&stream, source, shared, deadline, budget)?;
     // The one place that decides who the client is: logs, the throttle and
     // the session (REMOTE_ADDR) all use `peer` from here on.
     let client = if shared.config.trusted_proxies.contains(source.ip()) {
@@ -69,14 +70,14 @@ pub fn serve(mut stream: TcpStream, shared: &Shared, ticket: Option<Ticket>) -> 
         redact_target(&head.target),
         answer.status
     );
-    let _ = send_answer(&mut stream, &answer);
+    let _ = send_answer(&stream, &answer);
     None
 }
 
 /// Reads the request head within the deadline and `budget` bytes; answers
 /// and logs the ways it can fail, naming `source`.
 fn read_head(
-    stream: &mut TcpStream,
+    stream: &TcpStream,
     source: SocketAddr,
     shared: &Shared,
     deadline: Instant,
@@ -136,7 +137,7 @@ fn count_pending(shared: &Shared, ticket: Ticket, ip: IpAddr) -> Option<()> {
 /// the peer is not one of them (then the TCP peer is the client). A missing
 /// or invalid header closes the connection.
 fn read_source(
-    stream: &mut TcpStream,
+    stream: &TcpStream,
     tcp_peer: SocketAddr,
     shared: &Shared,
     deadline: Instant,
@@ -173,13 +174,13 @@ fn read_source(
 
 /// A stream that counts the bytes read through it.
 struct Counted<'a> {
-    stream: &'a mut TcpStream,
+    stream: &'a TcpStream,
     read: usize,
 }
 
 impl Read for Counted<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.stream.read(buf)?;
+        let n = (&mut self.stream).read(buf)?;
         self.read += n;
         Ok(n)
     }

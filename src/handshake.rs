@@ -10,6 +10,7 @@ use crate::session::Upgraded;
 use crate::state::Shared;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::Arc;
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::http::HeaderValue;
 use tungstenite::protocol::Role;
@@ -159,7 +160,7 @@ fn origin_allowed(request: &Request, forwarded_host: Option<&str>, allowed: &[St
 /// `peer`. Returns the session to run, or `None` when the client was
 /// answered (or lost) instead.
 pub fn upgrade(
-    mut stream: TcpStream,
+    stream: Arc<TcpStream>,
     head: &RequestHead,
     shared: &Shared,
     peer: SocketAddr,
@@ -201,7 +202,7 @@ pub fn upgrade(
     };
     let replay = Replay {
         head: &head.raw,
-        stream: &mut stream,
+        stream: &stream,
     };
     // Reduce the error to a value at once: it borrows the callback's captures.
     let outcome = tungstenite::accept_hdr_with_config(replay, callback, Some(shared.ws_config))
@@ -239,7 +240,7 @@ pub fn upgrade(
             log::info!("{peer}: rejected: bad upgrade request: {problem}");
             shared.metrics.rejected(RejectionReason::BadRequest);
             let _ = send_answer(
-                &mut stream,
+                &stream,
                 &Answer::text(400, "bad WebSocket upgrade request\n"),
             );
             None
@@ -283,13 +284,13 @@ pub fn redact_target(target: &str) -> String {
 /// Feeds tungstenite the head we already read, then the socket itself.
 struct Replay<'a> {
     head: &'a [u8],
-    stream: &'a mut TcpStream,
+    stream: &'a TcpStream,
 }
 
 impl Read for Replay<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.head.is_empty() {
-            return self.stream.read(buf);
+            return (&mut self.stream).read(buf);
         }
         let n = self.head.len().min(buf.len());
         buf[..n].copy_from_slice(&self.head[..n]);
@@ -300,10 +301,10 @@ impl Read for Replay<'_> {
 
 impl Write for Replay<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf)
+        (&mut self.stream).write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
+        (&mut self.stream).flush()
     }
 }
 

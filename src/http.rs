@@ -53,17 +53,14 @@ pub enum HeadError {
 }
 
 /// Reads one request head from `stream`, giving up at `deadline`.
-pub fn read_request_head(
-    stream: &mut TcpStream,
-    deadline: Instant,
-) -> Result<RequestHead, HeadError> {
+pub fn read_request_head(stream: &TcpStream, deadline: Instant) -> Result<RequestHead, HeadError> {
     read_request_head_within(stream, deadline, MAX_HEAD_BYTES)
 }
 
 /// Like [`read_request_head`], with `budget` bytes at most instead of
 /// [`MAX_HEAD_BYTES`] (what a PROXY header in front left of it).
 pub fn read_request_head_within(
-    stream: &mut TcpStream,
+    mut stream: &TcpStream,
     deadline: Instant,
     budget: usize,
 ) -> Result<RequestHead, HeadError> {
@@ -217,7 +214,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
 }
 
 /// Writes `answer` and closes the connection gracefully.
-pub fn send_answer(stream: &mut TcpStream, answer: &Answer) -> io::Result<()> {
+pub fn send_answer(mut stream: &TcpStream, answer: &Answer) -> io::Result<()> {
     stream.write_all(&answer.to_bytes())?;
     close_gracefully(stream);
     Ok(())

@@ -61,7 +61,9 @@ pub enum Wake {
 
 /// One live session's shared part.
 pub struct Link {
-    stream: TcpStream,
+    /// Shared with the list of pending connections while a first-message
+    /// token is awaited (it may close the connection to make room).
+    stream: Arc<TcpStream>,
     peer: SocketAddr,
     write_timeout: Duration,
     writer: Mutex<Writer>,
@@ -92,7 +94,7 @@ struct Writer {
 impl Link {
     /// Wraps an upgraded connection's socket.
     pub fn new(
-        stream: TcpStream,
+        stream: Arc<TcpStream>,
         peer: SocketAddr,
         write_timeout: Duration,
         metrics: Arc<Metrics>,
@@ -292,7 +294,7 @@ pub struct SessionStream(pub Arc<Link>);
 
 impl Read for SessionStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&self.0.stream).read(buf)
+        (&*self.0.stream).read(buf)
     }
 }
 

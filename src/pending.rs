@@ -3,13 +3,13 @@
 //! (`--max-pending-per-ip`), and which is the oldest, to make room for a new
 //! connection when `--max-connections` is reached.
 //!
-//! Each entry keeps a duplicate of the connection's descriptor: closing the
-//! oldest shuts the socket through that duplicate, which belongs to this
-//! list, so it can never be a descriptor that was closed and reused by then.
+//! Each entry shares the connection's socket (an `Arc`): closing the oldest
+//! shuts the socket through that share, which keeps the descriptor open, so
+//! it can never be a descriptor that was closed and reused by then.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Shutdown, TcpStream};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Most IPs whose refusals wait for their summary line; past it, refusals
@@ -34,8 +34,8 @@ struct Entry {
     /// The IP counted against the cap; `None` while not counted (a trusted
     /// proxy, or a PROXY header not read yet).
     ip: Option<IpAddr>,
-    /// A duplicate of the connection's descriptor, to shut it down.
-    socket: Option<TcpStream>,
+    /// The connection's socket, to shut it down.
+    socket: Option<Arc<TcpStream>>,
 }
 
 #[derive(Default)]
@@ -88,9 +88,12 @@ impl Pending {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds a new connection, counted against `ip`'s cap when `ip` is given;
-    /// `socket` is a duplicate of its descriptor.
-    pub fn add(&self, ip: Option<IpAddr>, socket: Option<TcpStream>) -> Result<Ticket, Refused> {
+    /// Adds a new connection, counted against `ip`'s cap when `ip` is given.
+    pub fn add(
+        &self,
+        ip: Option<IpAddr>,
+        socket: Option<Arc<TcpStream>>,
+    ) -> Result<Ticket, Refused> {
         let mut table = self.table();
         let ip = ip.filter(|_| self.cap > 0);
         if let Some(ip) = ip {

@@ -44,7 +44,7 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// session threads.
 #[derive(Default)]
 struct Pools {
-    connections: Pool<(TcpStream, Slot)>,
+    connections: Pool<(Arc<TcpStream>, Slot)>,
     sessions: Pool<(Upgraded, Slot)>,
 }
 
@@ -233,12 +233,13 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>, pools: Arc<Pools>) {
-    for stream in listener.incoming() {
+    loop {
+        let accepted = listener.accept();
         if shared.stopping.load(Ordering::SeqCst) {
             return;
         }
-        let stream = match stream {
-            Ok(stream) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors, usually: back off instead of spinning.
                 log::warn!("accept failed: {e}");
@@ -247,19 +248,24 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, pools: Arc<Pools>) {
             }
         };
         // Past its IP's cap: closed at once, before it costs a thread or a read.
-        let Some(ticket) = take_pending(&shared, &stream) else {
+        let stream = Arc::new(stream);
+        let Some(ticket) = take_pending(&shared, &stream, peer.ip()) else {
             continue;
         };
-        if shared.open.fetch_add(1, Ordering::SeqCst) >= shared.config.max_connections {
+        let max = shared.config.max_connections;
+        let open = shared.open.fetch_add(1, Ordering::SeqCst);
+        if open >= max {
             // Full: the oldest connection not yet a session makes room; only
             // when every connection is a session does the newcomer get 503.
-            if shared.pending.close_oldest(ticket) {
+            // A closed one gives its place back when its thread has seen the
+            // close: until then at most `max` more are let in.
+            if open < max.saturating_mul(2) && shared.pending.close_oldest(ticket) {
                 shared.metrics.rejected(RejectionReason::Evicted);
             } else {
                 shared.open.fetch_sub(1, Ordering::SeqCst);
                 shared.pending.remove(ticket);
                 shared.metrics.rejected(RejectionReason::Busy);
-                refuse_busy(stream);
+                refuse_busy(&stream);
                 continue;
             }
         }
@@ -320,12 +326,12 @@ fn worker<T>(first: T, pool: &Pool<T>, stopping: &AtomicBool, work: fn(T)) {
 /// Registers a new connection as pending, counted against its IP's
 /// `--max-pending-per-ip` (not a trusted proxy's, and with `--proxy-protocol`
 /// only once the header names the client); `None` when past the cap.
-fn take_pending(shared: &Shared, stream: &TcpStream) -> Option<Ticket> {
-    let ip = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
-    let counted = ip
+fn take_pending(shared: &Shared, stream: &Arc<TcpStream>, peer: IpAddr) -> Option<Ticket> {
+    let ip = peer.to_canonical();
+    let counted = Some(ip)
         .filter(|ip| !shared.config.proxy_protocol && !shared.config.trusted_proxies.contains(*ip));
-    // A duplicate descriptor, owned by the list, to close the connection by.
-    match shared.pending.add(counted, stream.try_clone().ok()) {
+    // The list shares the socket, to close the connection by.
+    match shared.pending.add(counted, Some(stream.clone())) {
         Ok(ticket) => Some(ticket),
         Err(_) => {
             shared.metrics.rejected(RejectionReason::PendingPerIp);
@@ -359,7 +365,7 @@ impl Drop for Slot {
     }
 }
 
-fn serve_guarded((stream, mut slot): (TcpStream, Slot)) {
+fn serve_guarded((stream, mut slot): (Arc<TcpStream>, Slot)) {
     let peer = stream.peer_addr().ok();
     let served = catch_unwind(AssertUnwindSafe(|| {
         connection::serve(stream, &slot.0, slot.2)
@@ -398,7 +404,7 @@ fn log_panic(peer: Option<SocketAddr>, panic: &(dyn std::any::Any + Send)) {
 
 /// Answers 503 on the accept thread itself: a short write that fits the
 /// socket buffer, and no waiting for the client.
-fn refuse_busy(mut stream: TcpStream) {
+fn refuse_busy(mut stream: &TcpStream) {
     log::info!(
         "{}: rejected: too many connections",
         stream

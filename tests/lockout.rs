@@ -255,24 +255,22 @@ fn refusals_and_evictions_are_logged_in_summaries() {
         &[],
     );
     // Two held from HOLDER; ten more from it are closed at once.
-    let mut held: Vec<TcpStream> = (0..2).map(|_| connect_from(HOLDER, addr)).collect();
+    let held: Vec<TcpStream> = (0..2).map(|_| connect_from(HOLDER, addr)).collect();
     for _ in 0..10 {
         assert!(closed_unanswered(&mut connect_from(HOLDER, addr), PATIENCE));
     }
     // 127.0.0.3 fills the server; then each of eight newcomers from further
-    // IPs closes the oldest pending connection: HOLDER's two first.
-    let mut others: Vec<TcpStream> = Vec::new();
-    for last in [3, 3, 4, 4, 5, 5, 6, 6, 7, 7] {
-        others.push(connect_from(Ipv4Addr::new(127, 0, 0, last), addr));
+    // IPs closes the oldest pending connection: HOLDER's two first, then
+    // 127.0.0.3's, 127.0.0.4's and 127.0.0.5's.
+    let ip = |last| Ipv4Addr::new(127, 0, 0, last);
+    let mut waiting: Vec<TcpStream> = held;
+    waiting.extend([connect_from(ip(3), addr), connect_from(ip(3), addr)]);
+    for last in [4, 4, 5, 5, 6, 6, 7, 7] {
+        waiting.push(connect_from(ip(last), addr));
+        let mut oldest = waiting.remove(0);
+        assert!(closed_unanswered(&mut oldest, PATIENCE));
     }
-    for held in &mut held {
-        assert!(closed_unanswered(held, PATIENCE));
-    }
-    // ... then 127.0.0.3's, 127.0.0.4's and 127.0.0.5's, oldest first.
-    for other in &mut others[..6] {
-        assert!(closed_unanswered(other, PATIENCE));
-    }
-    drop(others);
+    drop(waiting);
     let (_, log) = wsauth.stop();
     let refused = counts_in(&log, "127.0.0.2: closed");
     assert_eq!(refused.iter().sum::<u64>(), 10, "{log}");
