@@ -2,8 +2,10 @@
 //! checks a token *before* the upgrade.
 //!
 //! A connection flows through one module per step:
-//! [`server`] accepts it and gives it a thread → [`http`] reads the request
-//! head → [`router`] picks the page, the health check or the upgrade →
+//! [`server`] accepts it (keeping to the connection and per-IP limits) and
+//! gives it a thread → [`http`] reads the request head (after a
+//! [`proxy_protocol`] header, if configured) and [`client_ip`] says who the
+//! client is → [`router`] picks the page, the health check, the metrics or the upgrade →
 //! [`handshake`] runs tungstenite's `accept_hdr` with the admission checks
 //! ([`credentials`], [`auth`], [`throttle`]) → `session` greets and echoes.
 //!

@@ -133,12 +133,16 @@ impl Pending {
 
     /// The connection became a session, or ended: it is no longer pending.
     pub fn remove(&self, ticket: Ticket) {
-        let mut table = self.table();
-        if let Some(entry) = table.entries.remove(&ticket)
-            && let Some(ip) = entry.ip
-        {
-            table.uncount(ip);
-        }
+        let entry = {
+            let mut table = self.table();
+            let entry = table.entries.remove(&ticket);
+            if let Some(ip) = entry.as_ref().and_then(|e| e.ip) {
+                table.uncount(ip);
+            }
+            entry
+        };
+        // Often the last share of the socket: it closes here, outside the lock.
+        drop(entry);
     }
 
     /// Closes the oldest pending connection other than `keep`, without an

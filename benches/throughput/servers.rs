@@ -61,6 +61,9 @@ impl ServerProc {
             "0",
             "--max-auth-failures",
             "0",
+            // Hundreds of clients from one loopback address open at once.
+            "--max-pending-per-ip",
+            "0",
             "--log-level",
             "warn",
         ]);
