@@ -124,7 +124,7 @@ impl Server {
             )
             .max_message_size(Some(config.max_message_bytes))
             .max_frame_size(Some(config.max_message_bytes));
-        let config_pending_cap = config.max_pending_per_ip;
+        let pending_cap = config.max_pending_per_ip;
         let shared = Arc::new(Shared {
             throttle: Throttle::new(config.max_auth_failures),
             config,
@@ -135,7 +135,7 @@ impl Server {
             open: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             metrics: Arc::new(Metrics::default()),
-            pending: Pending::new(config_pending_cap),
+            pending: Pending::new(pending_cap),
         });
         let pools = Arc::new(Pools::default());
         let (accept_shared, accept_pools) = (shared.clone(), pools.clone());
