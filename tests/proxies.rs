@@ -1,8 +1,8 @@
 //! wsauth behind nginx and HAProxy, run with the very files in `deploy/`
 //! (see `common::proxies`): the page and a WebSocket session pass through,
 //! and a refused instance is skipped. Raw listeners in wsauth's place check
-//! what the proxies forward against `client_ip` and `proxy_protocol`, until
-//! the server itself reads it.
+//! what the proxies forward against `client_ip` and `proxy_protocol`;
+//! `tests/deploy.rs` checks what the server itself makes of it.
 //!
 //! These need nginx and HAProxy (`apt-get install -y nginx haproxy`). Where
 //! either is missing they print `SKIPPED` on stderr and pass, unless
