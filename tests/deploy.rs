@@ -184,31 +184,56 @@ fn every_token_source_and_refusal_through_haproxy() {
     every_token_source_and_refusal_through(ProxyKind::Haproxy);
 }
 
-/// Opens sessions through `proxy` one after another until told to stop;
-/// counts attempts and failures.
-fn keep_opening(proxy: SocketAddr, stop: Arc<AtomicBool>) -> (Arc<AtomicU64>, Arc<AtomicU64>) {
-    let (attempts, failures) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let (a, f) = (attempts.clone(), failures.clone());
-    std::thread::spawn(move || {
+/// What a client opening sessions through the proxy saw.
+#[derive(Default)]
+struct Tally {
+    attempts: AtomicU64,
+    /// The upgrade itself failed: no 101, or no greeting after it.
+    failures: AtomicU64,
+    /// Upgraded on an instance that was just stopping: closed with 1001
+    /// before the greeting, as any session there is; the client goes on.
+    closed_1001: AtomicU64,
+    first_failures: std::sync::Mutex<Vec<String>>,
+}
+
+/// Opens sessions through `proxy` one after another until told to stop.
+fn keep_opening(
+    proxy: SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> (Arc<Tally>, std::thread::JoinHandle<()>) {
+    let tally = Arc::new(Tally::default());
+    let counts = tally.clone();
+    let thread = std::thread::spawn(move || {
         let bearer = format!("Bearer {ALICE}");
         while !stop.load(Ordering::SeqCst) {
-            a.fetch_add(1, Ordering::SeqCst);
-            let ok = match connect_from_ip(CLIENT_A, proxy, "/ws", &[("Authorization", &bearer)]) {
-                Ok((mut ws, _)) => {
-                    let greeted =
-                        matches!(ws.read(), Ok(Message::Text(t)) if t.as_str() == "Hello alice");
-                    let _ = ws.close(None);
-                    while ws.read().is_ok() {}
-                    greeted
+            counts.attempts.fetch_add(1, Ordering::SeqCst);
+            let failure =
+                match connect_from_ip(CLIENT_A, proxy, "/ws", &[("Authorization", &bearer)]) {
+                    Ok((mut ws, _)) => {
+                        let first = ws.read();
+                        let _ = ws.close(None);
+                        while ws.read().is_ok() {}
+                        match first {
+                            Ok(Message::Text(t)) if t.as_str() == "Hello alice" => None,
+                            Ok(Message::Close(Some(frame))) if u16::from(frame.code) == 1001 => {
+                                counts.closed_1001.fetch_add(1, Ordering::SeqCst);
+                                None
+                            }
+                            other => Some(format!("after the 101: {other:?}")),
+                        }
+                    }
+                    Err(e) => Some(format!("upgrade: {e}")),
+                };
+            if let Some(failure) = failure {
+                counts.failures.fetch_add(1, Ordering::SeqCst);
+                let mut first = counts.first_failures.lock().unwrap();
+                if first.len() < 5 {
+                    first.push(failure);
                 }
-                Err(_) => false,
-            };
-            if !ok {
-                f.fetch_add(1, Ordering::SeqCst);
             }
         }
     });
-    (attempts, failures)
+    (tally, thread)
 }
 
 /// A session through the proxy, from client B.
@@ -228,7 +253,7 @@ fn a_rolling_restart_loses_no_upgrade(kind: ProxyKind) {
     // Sessions held across the restart: with two instances, four spread over both.
     let mut held: Vec<common::Client> = (0..4).map(|_| held_session(&deployment.proxy)).collect();
     let stop = Arc::new(AtomicBool::new(false));
-    let (attempts, failures) = keep_opening(proxy, stop.clone());
+    let (tally, client) = keep_opening(proxy, stop.clone());
     let started = Instant::now();
     let mut closed_1001 = 0;
     for index in 0..2 {
@@ -260,17 +285,24 @@ fn a_rolling_restart_loses_no_upgrade(kind: ProxyKind) {
         std::thread::sleep(Duration::from_secs(3));
     }
     stop.store(true, Ordering::SeqCst);
-    let (attempts, failures) = (
-        attempts.load(Ordering::SeqCst),
-        failures.load(Ordering::SeqCst),
-    );
+    client.join().unwrap();
+    let attempts = tally.attempts.load(Ordering::SeqCst);
+    let failures = tally.failures.load(Ordering::SeqCst);
+    let new_closed = tally.closed_1001.load(Ordering::SeqCst);
     eprintln!(
         "rolling restart through {kind:?}: {attempts} upgrades attempted, {failures} failed, \
-         {closed_1001} held sessions closed with 1001, in {:.1}s",
+         {new_closed} new sessions closed with 1001 by the restart, {closed_1001} held \
+         sessions closed with 1001, in {:.1}s",
         started.elapsed().as_secs_f64()
     );
     assert!(attempts > 20, "{attempts} attempts");
-    assert_eq!(failures, 0, "{failures} of {attempts} upgrades failed");
+    assert_eq!(
+        failures,
+        0,
+        "{failures} of {attempts} upgrades failed: {:?}\n{}",
+        tally.first_failures.lock().unwrap(),
+        deployment.proxy.log()
+    );
     assert!(closed_1001 >= 2, "{closed_1001} sessions got 1001");
 }
 
