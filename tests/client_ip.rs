@@ -255,3 +255,49 @@ fn the_proxy_header_counts_against_the_head_budget() {
         .unwrap();
     assert_eq!(status(&read_to_close(&mut stream)), 431);
 }
+
+#[test]
+fn exec_sees_the_forwarded_client_in_remote_addr_and_the_proxy_header_port() {
+    use common::process::Wsauth;
+    let token = format!("alice:{ALICE}");
+    let program = "echo \"$REMOTE_ADDR $REMOTE_PORT\"";
+    let bearer = format!("Bearer {ALICE}");
+    let (_behind_http, addr) = Wsauth::serve(
+        &[
+            "--token",
+            &token,
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--exec",
+            program,
+        ],
+        &[],
+    );
+    let (mut ws, _) = common::connect(
+        addr,
+        "/ws",
+        &[
+            ("Authorization", &bearer),
+            ("X-Forwarded-For", "203.0.113.9"),
+        ],
+    )
+    .unwrap();
+    let port = ws.get_ref().local_addr().unwrap().port();
+    assert_eq!(common::next_text(&mut ws), format!("203.0.113.9 {port}"));
+    let (_behind_proxy_protocol, addr) = Wsauth::serve(
+        &["--token", &token, "--proxy-protocol", "--exec", program],
+        &[],
+    );
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"PROXY TCP4 198.51.100.7 127.0.0.1 40000 80\r\n")
+        .unwrap();
+    let request = format!("ws://{addr}/ws");
+    let mut request = tungstenite::client::IntoClientRequest::into_client_request(request).unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", bearer.parse().unwrap());
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let (mut ws, _) = tungstenite::client(request, stream).unwrap();
+    assert_eq!(common::next_text(&mut ws), "198.51.100.7 40000");
+}
