@@ -130,10 +130,7 @@ fn set_nonblocking(fd: libc::c_int) {
 
 /// The threads that carry stdout to the client and stderr to the log.
 fn start_pumps(
-    (stdout, stderr): (
-        Option<impl Read + Send + 'static>,
-        Option<impl Read + Send + 'static>,
-    ),
+    (stdout, stderr): (Option<impl Read + Send + 'static>, Option<impl Read + Send + 'static>),
     child: Arc<Mutex<Child>>,
     info: &SessionInfo,
     max_line: usize,
@@ -220,11 +217,7 @@ impl LineSplitter {
 
     /// Feeds bytes; calls `line` for each complete line (without its `\n`)
     /// until it returns `false`.
-    fn push(
-        &mut self,
-        mut bytes: &[u8],
-        mut line: impl FnMut(&[u8]) -> bool,
-    ) -> Result<bool, TooLong> {
+    fn push(&mut self, mut bytes: &[u8], mut line: impl FnMut(&[u8]) -> bool) -> Result<bool, TooLong> {
         while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
             let done = if self.partial.is_empty() {
                 self.check(end)?;
@@ -248,11 +241,7 @@ impl LineSplitter {
     }
 
     fn check(&self, len: usize) -> Result<(), TooLong> {
-        if len > self.max_line {
-            Err(TooLong)
-        } else {
-            Ok(())
-        }
+        if len > self.max_line { Err(TooLong) } else { Ok(()) }
     }
 
     /// The last line, if the output did not end with `\n`.
