@@ -45,13 +45,15 @@ fn main() -> ExitCode {
             }
         };
     }
-    let started =
-        Server::start_with_handler(options.listen.as_str(), options.config, tokens, |info| {
-            Member {
-                user: info.identity.user.clone(),
-                everyone: info.sessions.clone(),
-            }
-        });
+    let started = Server::start_with_handler(
+        options.listen.as_str(),
+        options.config,
+        tokens,
+        |info| Member {
+            user: info.identity.user.clone(),
+            everyone: info.sessions.clone(),
+        },
+    );
     match started {
         Ok(server) => {
             println!("wsauth listening on http://{}/", server.local_addr());

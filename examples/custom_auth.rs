@@ -41,10 +41,7 @@ fn main() -> Result<(), wsauth::Error> {
     let token = format!("bob.{}", auth.sign("bob"));
     let server = Server::start("127.0.0.1:8000", Config::default(), auth)?;
     println!("wsauth listening on http://{}/", server.local_addr());
-    println!(
-        "open http://{}/#token={token} in a browser",
-        server.local_addr()
-    );
+    println!("open http://{}/#token={token} in a browser", server.local_addr());
     loop {
         std::thread::park();
     }

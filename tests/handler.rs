@@ -120,10 +120,7 @@ fn a_handler_closes_with_its_own_code_and_reason_and_is_told_the_end() {
     ws.send(Message::text("close")).unwrap();
     assert_eq!(expect_close(&mut ws), (4001, "as you wish".into()));
     let _ = seen.recv_timeout(PATIENCE).unwrap();
-    assert_eq!(
-        seen.recv_timeout(PATIENCE).unwrap(),
-        Seen::Closed(Some(4001))
-    );
+    assert_eq!(seen.recv_timeout(PATIENCE).unwrap(), Seen::Closed(Some(4001)));
 }
 
 #[test]
@@ -144,10 +141,7 @@ fn a_handler_is_told_the_peers_close_code_or_none() {
     }))
     .unwrap();
     let _ = seen.recv_timeout(PATIENCE).unwrap();
-    assert_eq!(
-        seen.recv_timeout(PATIENCE).unwrap(),
-        Seen::Closed(Some(4321))
-    );
+    assert_eq!(seen.recv_timeout(PATIENCE).unwrap(), Seen::Closed(Some(4321)));
 
     let (ws, _) = connect_scripted(server.local_addr(), &[("Authorization", &bearer())]);
     drop(ws);
@@ -197,16 +191,10 @@ fn any_handler_gets_the_idle_ping_and_close() {
     assert_eq!(opcode, frames::TEXT);
     let (_, opcode, _) = frames::read_frame(&mut raw).expect("a ping");
     assert_eq!(opcode, frames::PING);
-    assert_eq!(
-        frames::read_close(&mut raw),
-        (1001, b"idle timeout".to_vec())
-    );
+    assert_eq!(frames::read_close(&mut raw), (1001, b"idle timeout".to_vec()));
     assert!(started.elapsed() >= Duration::from_millis(1500));
     let _ = seen.recv_timeout(PATIENCE).unwrap();
-    assert_eq!(
-        seen.recv_timeout(PATIENCE).unwrap(),
-        Seen::Closed(Some(1001))
-    );
+    assert_eq!(seen.recv_timeout(PATIENCE).unwrap(), Seen::Closed(Some(1001)));
 }
 
 #[test]
@@ -238,10 +226,7 @@ fn any_handler_is_closed_when_its_token_is_revoked_and_at_shutdown() {
     assert_eq!(expect_close(&mut alice), (1008, "token revoked".into()));
     let stopping = Instant::now();
     std::thread::spawn(move || server.stop());
-    assert_eq!(
-        expect_close(&mut bob),
-        (1001, "server shutting down".into())
-    );
+    assert_eq!(expect_close(&mut bob), (1001, "server shutting down".into()));
     assert!(stopping.elapsed() < Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&dir);
 }
