@@ -131,6 +131,17 @@ fn get(counter: &AtomicU64) -> u64 {
 }
 
 impl Metrics {
+    /// Counts an accepted connection for a holder that cannot keep a borrow
+    /// (the server's connection slot); [`Metrics::connection_closed`] ends it.
+    pub fn connection_accepted(&self) {
+        add(&self.connections_opened, 1);
+    }
+
+    /// Counts the end of a connection counted by [`Metrics::connection_accepted`].
+    pub fn connection_closed(&self) {
+        add(&self.connections_closed, 1);
+    }
+
     /// Counts an accepted connection (HTTP or WebSocket) until the guard drops.
     pub fn connection_opened(&self) -> Tracked<'_> {
         add(&self.connections_opened, 1);

@@ -6,6 +6,7 @@ use crate::handler::{Handler, Reply, SessionInfo};
 use crate::handshake::{Admission, Upgraded};
 use crate::http::{close_gracefully, is_timeout};
 use crate::link::{Link, SessionStream, Wake, close_frame_bytes};
+use crate::metrics::RejectionReason;
 use crate::push::{SessionHandle, Sessions};
 use crate::state::Shared;
 use std::borrow::Cow;
@@ -56,8 +57,10 @@ struct Session<'a> {
     read_timeout: Option<Option<Duration>>,
 }
 
-/// Runs a session to its end, then logs how it went.
-pub fn run(upgraded: Upgraded, shared: &Shared) {
+/// Runs a session to its end, then logs how it went. `authenticated` is
+/// called once the client is authenticated (at once, or after its
+/// first-message token): from then on it is a session, no longer pending.
+pub fn run(upgraded: Upgraded, shared: &Shared, authenticated: impl FnOnce()) {
     let Upgraded {
         ws,
         link,
@@ -65,10 +68,12 @@ pub fn run(upgraded: Upgraded, shared: &Shared) {
         subprotocol,
     } = upgraded;
     let peer = link.peer();
+    let _open = shared.metrics.session_opened();
     // Declared before the handler, so dropped after it: a handler's cleanup
     // (an --exec program's end) still counts as a live session at shutdown.
     let Some(member) = shared.registry.join(link.clone()) else {
         let _ = link.write_frames(&close_frame_bytes(1001, "server shutting down"), true);
+        shared.metrics.session_ended(Some(1001));
         return;
     };
     let mut session = Session {
@@ -84,9 +89,13 @@ pub fn run(upgraded: Upgraded, shared: &Shared) {
         Admission::Authenticated { identity, token } => (identity, token),
         Admission::AwaitingToken => match session.await_token() {
             Ok(found) => found,
-            Err(_) => return,
+            Err(end) => {
+                shared.metrics.session_ended(end.code);
+                return;
+            }
         },
     };
+    authenticated();
     session.link.set_token(token, identity.expires);
     member.authenticated(&identity.user, identity.expires);
     log::info!("{peer}: session opened for {}", identity.user);
@@ -101,6 +110,7 @@ pub fn run(upgraded: Upgraded, shared: &Shared) {
     let mut handler = (shared.make_handler)(&info);
     let end = session.serve(handler.as_mut());
     session.link.finish();
+    shared.metrics.session_ended(end.code);
     let code = end.code.map_or("none".to_string(), |c| c.to_string());
     log::info!(
         "{peer}: session closed for {}: {:.1}s, {} in, {} out, close {code} ({})",
@@ -141,6 +151,7 @@ impl Session<'_> {
             self.peer
         );
         self.shared.throttle.record_failure(self.peer.ip());
+        self.shared.metrics.rejected(RejectionReason::InvalidToken);
         Err(self.close(CloseCode::Policy.into(), "invalid token".into()))
     }
 
@@ -194,10 +205,12 @@ impl Session<'_> {
         match message {
             Message::Text(text) => {
                 self.received += 1;
+                self.shared.metrics.message_received(text.len());
                 self.call(|reply| handler.on_text(&text, reply))
             }
             Message::Binary(data) => {
                 self.received += 1;
+                self.shared.metrics.message_received(data.len());
                 self.call(|reply| handler.on_binary(&data, reply))
             }
             Message::Close(frame) => {

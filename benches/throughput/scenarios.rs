@@ -146,10 +146,34 @@ pub fn session_cases() -> Vec<SessionCase> {
 fn jwt_cases() -> Vec<SessionCase> {
     let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt/");
     [
-        ("hs256", "HS256", "--jwt-secret-file", "hs256.secret", "pyjwt_hs256.jwt"),
-        ("rs256", "RS256", "--jwt-public-key", "rsa.pub.pem", "pyjwt_rs256.jwt"),
-        ("es256", "ES256", "--jwt-public-key", "ec256.pub.pem", "pyjwt_es256_kid.jwt"),
-        ("eddsa", "EdDSA", "--jwt-public-key", "ed25519.pub.pem", "pyjwt_eddsa_kid.jwt"),
+        (
+            "hs256",
+            "HS256",
+            "--jwt-secret-file",
+            "hs256.secret",
+            "pyjwt_hs256.jwt",
+        ),
+        (
+            "rs256",
+            "RS256",
+            "--jwt-public-key",
+            "rsa.pub.pem",
+            "pyjwt_rs256.jwt",
+        ),
+        (
+            "es256",
+            "ES256",
+            "--jwt-public-key",
+            "ec256.pub.pem",
+            "pyjwt_es256_kid.jwt",
+        ),
+        (
+            "eddsa",
+            "EdDSA",
+            "--jwt-public-key",
+            "ed25519.pub.pem",
+            "pyjwt_eddsa_kid.jwt",
+        ),
     ]
     .into_iter()
     .map(|(group, alg, flag, key, token)| {
