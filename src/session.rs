@@ -112,10 +112,13 @@ pub fn run(upgraded: Upgraded, shared: &Shared, authenticated: impl FnOnce()) {
     session.link.finish();
     shared.metrics.session_ended(end.code);
     let code = end.code.map_or("none".to_string(), |c| c.to_string());
+    // Whole numbers only: float formatting would cost the binary 10 KiB.
+    let lasted = started.elapsed();
     log::info!(
-        "{peer}: session closed for {}: {:.1}s, {} in, {} out, close {code} ({})",
+        "{peer}: session closed for {}: {}.{}s, {} in, {} out, close {code} ({})",
         identity.user,
-        started.elapsed().as_secs_f64(),
+        lasted.as_secs(),
+        lasted.subsec_millis() / 100,
         session.received,
         session.link.messages_sent(),
         end.why
