@@ -35,6 +35,11 @@ usage: wsauth [OPTIONS]
                               text messages to its stdin, its stdout lines back
   --first-message-auth        also accept upgrades without a token; the first message must be it
   --max-auth-failures N       failed authentications per IP per minute before 429; 0 disables [20]
+  --max-pending-per-ip N      connections from one IP not yet a session; past it, closed; 0 disables [32]
+  --trusted-proxy ADDR        an IP or CIDR whose Forwarded / X-Forwarded-* (and PROXY
+                              header) are believed; repeatable
+  --proxy-protocol            every connection begins with a PROXY v1/v2 header naming the client
+  --metrics                   serve GET /metrics (Prometheus text format); else it is a 404
   --log-level LEVEL           error, warn, info, debug or trace [info, or RUST_LOG]
   --tls-cert PATH             serve https and wss (a build with the feature tls): PEM certificate chain
   --tls-key PATH              and its PEM private key; both or neither; re-read on SIGHUP and on change
@@ -178,6 +183,17 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
                 config.first_message_auth = true;
                 continue;
             }
+            "--proxy-protocol" | "--metrics" => {
+                if inline.is_some() {
+                    return Err(UsageError(format!("{flag} takes no value")));
+                }
+                if flag == "--metrics" {
+                    config.metrics = true;
+                } else {
+                    config.proxy_protocol = true;
+                }
+                continue;
+            }
             _ => {}
         }
         let mut value = || {
@@ -216,6 +232,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
                 options.exec = Some(command);
             }
             "--max-auth-failures" => config.max_auth_failures = number(&flag, &value()?)?,
+            "--max-pending-per-ip" => config.max_pending_per_ip = number(&flag, &value()?)?,
+            "--trusted-proxy" => config.trusted_proxies.add(&value()?).map_err(UsageError)?,
             "--tls-cert" if cfg!(feature = "tls") => tls_cert = Some(PathBuf::from(value()?)),
             "--tls-key" if cfg!(feature = "tls") => tls_key = Some(PathBuf::from(value()?)),
             "--tls-cert" | "--tls-key" => return Err(UsageError::missing_feature(&flag, "tls")),
@@ -348,6 +366,34 @@ mod tests {
         assert_eq!(options.config.max_auth_failures, 0);
         assert_eq!(options.config.allowed_origins, ["http://a", "*"]);
         assert_eq!(options.listen, "[::1]:0");
+    }
+
+    #[test]
+    fn proxy_flags_set_the_config() {
+        let options = run(&[
+            "--trusted-proxy",
+            "10.0.0.0/8",
+            "--trusted-proxy=::1",
+            "--proxy-protocol",
+            "--metrics",
+            "--max-pending-per-ip",
+            "0",
+        ])
+        .expect("valid in this test");
+        assert_eq!(options.config.max_pending_per_ip, 0);
+        let trusted = &options.config.trusted_proxies;
+        assert!(trusted.contains("10.1.2.3".parse().expect("an IP")));
+        assert!(trusted.contains("::1".parse().expect("an IP")));
+        assert!(!trusted.contains("192.0.2.1".parse().expect("an IP")));
+        assert!(options.config.proxy_protocol);
+        assert!(options.config.metrics);
+        for args in [
+            &["--trusted-proxy", "10.0.0.1/8"][..],
+            &["--trusted-proxy", "nowhere"],
+            &["--metrics=yes"],
+        ] {
+            assert!(run(args).is_err(), "{args:?}");
+        }
     }
 
     #[test]

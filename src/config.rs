@@ -1,5 +1,6 @@
 //! The server's settings: one plain struct, every limit a named field.
 
+use crate::client_ip::TrustedProxies;
 #[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,18 @@ pub struct Config {
     /// Failed authentications allowed per client IP per minute before 429;
     /// 0 disables the limit. Default: 20.
     pub max_auth_failures: usize,
+    /// Connections from one IP that are not yet a session; past it a new one
+    /// is closed at once, without an answer. 0 disables the cap. Default: 32.
+    pub max_pending_per_ip: usize,
+    /// Proxies whose `Forwarded` / `X-Forwarded-*` headers (and, with
+    /// `proxy_protocol`, PROXY headers) are believed. Default: none.
+    pub trusted_proxies: TrustedProxies,
+    /// Every connection begins with a PROXY protocol header (v1 or v2), whose
+    /// source address is the client. Default: `false`.
+    pub proxy_protocol: bool,
+    /// Answer `GET /metrics` in the Prometheus text format; without it
+    /// `/metrics` is a 404. Default: `false`.
+    pub metrics: bool,
     /// Serve https and wss with this certificate and key (feature `tls`):
     /// the port then speaks TLS only. [`Server::reload`](crate::Server::reload)
     /// and a change of either file's modification time (checked once a
@@ -75,6 +88,10 @@ impl Default for Config {
             first_message_auth: false,
             allowed_origins: Vec::new(),
             max_auth_failures: 20,
+            max_pending_per_ip: 32,
+            trusted_proxies: TrustedProxies::default(),
+            proxy_protocol: false,
+            metrics: false,
             #[cfg(feature = "tls")]
             tls: None,
         }

@@ -1,62 +1,196 @@
-//! One connection up to its session: with TLS, the TLS handshake; read the
-//! head, route it, answer or upgrade.
+//! One connection up to its session: read the PROXY header (with
+//! `--proxy-protocol`), with TLS the TLS handshake, and the head; work out
+//! who the client is, route the request, answer or upgrade.
 
-use crate::handshake::Upgraded;
-use crate::handshake::{redact_target, upgrade};
-use crate::http::{Answer, HeadError, MAX_HEAD_BYTES, read_request_head, send_answer};
-use crate::router::{Route, route};
+use crate::client_ip::identify_client;
+use crate::handshake::{Upgraded, redact_target, upgrade};
+use crate::http::{
+    Answer, HeadError, MAX_HEAD_BYTES, RequestHead, header_lines, read_request_head_within,
+    send_answer,
+};
+use crate::metrics::RejectionReason;
+use crate::pending::{Refused, Ticket};
+use crate::proxy_protocol::{ProxyHeaderError, TimedRead, read_proxy_header};
+use crate::router::{Route, metrics_answer, route_with};
 use crate::state::Shared;
 use crate::transport::Transport;
-use std::net::{SocketAddr, TcpStream};
-use std::time::Instant;
+use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Serves one accepted connection on the calling thread, up to the upgrade;
 /// returns the session to run, if there is one.
-pub fn serve(stream: TcpStream, shared: &Shared) -> Option<Upgraded> {
-    let Ok(peer) = stream.peer_addr() else {
+/// `ticket` is its place among the pending connections, counted against the
+/// PROXY header's source once that is read.
+pub fn serve(stream: Arc<TcpStream>, shared: &Shared, ticket: Option<Ticket>) -> Option<Upgraded> {
+    let Ok(tcp_peer) = stream.peer_addr() else {
         return None;
     };
     let timeout = shared.config.handshake_timeout;
-    // One deadline for the TLS handshake (if any) and the request head.
+    // The PROXY header, the TLS handshake and the head share one deadline;
+    // the PROXY header and the head one byte budget.
     let deadline = Instant::now() + timeout;
     // Small messages go out at once; a peer that stops reading cannot block a write forever.
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(timeout));
-    let mut stream = open_transport(stream, shared, peer, deadline)?;
-    let head = match read_request_head(&mut stream, deadline) {
-        Ok(head) => head,
+    let (source, budget) = if shared.config.proxy_protocol {
+        let (source, budget) = read_source(&stream, tcp_peer, shared, deadline)?;
+        if let Some(ticket) = ticket {
+            count_pending(shared, ticket, source.ip())?;
+        }
+        (source, budget)
+    } else {
+        (tcp_peer, MAX_HEAD_BYTES)
+    };
+    let stream = open_transport(stream, shared, source, deadline)?;
+    let head = read_head(&stream, source, shared, deadline, budget)?;
+    // The one place that decides who the client is: logs, the throttle and
+    // the session (REMOTE_ADDR) all use `peer` from here on.
+    let client = if shared.config.trusted_proxies.contains(source.ip()) {
+        identify_client(
+            source.ip(),
+            &shared.config.trusted_proxies,
+            header_lines(&head.raw),
+        )
+    } else {
+        crate::client_ip::Client {
+            ip: source.ip().to_canonical(),
+            host: None,
+        }
+    };
+    // The port is the TCP peer's, or the one a PROXY header gave.
+    let peer = SocketAddr::new(client.ip, source.port());
+    let answer = match route_with(&head, shared.config.metrics) {
+        Route::Upgrade => return upgrade(stream, &head, shared, peer, client.host.as_deref()),
+        Route::Answer(answer) => answer,
+        Route::Metrics => metrics_answer(shared.metrics.render(), &head),
+    };
+    log::debug!(
+        "{peer}: {} {} -> {}",
+        head.method,
+        redact_target(&head.target),
+        answer.status
+    );
+    let _ = send_answer(&stream, &answer);
+    None
+}
+
+/// Reads the request head within the deadline and `budget` bytes; answers
+/// and logs the ways it can fail, naming `source`.
+fn read_head(
+    stream: &Transport,
+    source: SocketAddr,
+    shared: &Shared,
+    deadline: Instant,
+    budget: usize,
+) -> Option<RequestHead> {
+    let refused = |reason| shared.metrics.rejected(reason);
+    match read_request_head_within(stream, deadline, budget) {
+        Ok(head) => Some(head),
         Err(HeadError::TooLarge) => {
-            log::info!("{peer}: rejected: request head over {MAX_HEAD_BYTES} bytes");
-            let _ = send_answer(&mut stream, &Answer::text(431, "request head too large\n"));
-            return None;
+            log::info!("{source}: rejected: request head over {MAX_HEAD_BYTES} bytes");
+            refused(RejectionReason::HeadTooLarge);
+            let _ = send_answer(stream, &Answer::text(431, "request head too large\n"));
+            None
         }
         Err(HeadError::Malformed) => {
-            log::info!("{peer}: rejected: malformed request head");
-            let _ = send_answer(&mut stream, &Answer::text(400, "malformed request\n"));
-            return None;
+            log::info!("{source}: rejected: malformed request head");
+            refused(RejectionReason::BadRequest);
+            let _ = send_answer(stream, &Answer::text(400, "malformed request\n"));
+            None
         }
         Err(HeadError::TimedOut) => {
-            log::info!("{peer}: closed: no complete request head within {timeout:?}");
+            let timeout = shared.config.handshake_timeout;
+            log::info!("{source}: closed: no complete request head within {timeout:?}");
+            refused(RejectionReason::Timeout);
+            None
+        }
+        Err(HeadError::Closed) => None,
+        Err(HeadError::Io(e)) => {
+            log::debug!("{source}: reading the request head failed: {e}");
+            None
+        }
+    }
+}
+
+/// Counts a connection against the pending cap of the client its PROXY
+/// header named (a trusted proxy is exempt); `None`: close it, unanswered.
+fn count_pending(shared: &Shared, ticket: Ticket, ip: IpAddr) -> Option<()> {
+    let ip = ip.to_canonical();
+    if shared.config.trusted_proxies.contains(ip) {
+        return Some(());
+    }
+    match shared.pending.count(ticket, ip) {
+        Ok(()) => Some(()),
+        Err(Refused::OverCap) => {
+            shared.metrics.rejected(RejectionReason::PendingPerIp);
+            shared.pending.note_refusal(ip);
+            None
+        }
+        // Closed to make room meanwhile; already counted as evicted.
+        Err(Refused::Gone) => None,
+    }
+}
+
+/// With `--proxy-protocol`: reads the PROXY header and returns the source it
+/// names, with what is left of the head budget. The header is required from
+/// every peer; its address is believed unless `--trusted-proxy` is given and
+/// the peer is not one of them (then the TCP peer is the client). A missing
+/// or invalid header closes the connection.
+fn read_source(
+    stream: &TcpStream,
+    tcp_peer: SocketAddr,
+    shared: &Shared,
+    deadline: Instant,
+) -> Option<(SocketAddr, usize)> {
+    let mut counted = Counted { stream, read: 0 };
+    let named = match read_proxy_header(&mut counted, deadline) {
+        Ok(named) => named,
+        Err(ProxyHeaderError::Closed) => return None,
+        Err(ProxyHeaderError::Io(e)) => {
+            log::debug!("{tcp_peer}: reading the PROXY header failed: {e}");
             return None;
         }
-        Err(HeadError::Closed) => return None,
-        Err(HeadError::Io(e)) => {
-            log::debug!("{peer}: reading the request head failed: {e}");
+        Err(e) => {
+            log::info!("{tcp_peer}: closed: {e}");
+            shared.metrics.rejected(match e {
+                ProxyHeaderError::TimedOut => RejectionReason::Timeout,
+                _ => RejectionReason::BadRequest,
+            });
             return None;
         }
     };
-    match route(&head) {
-        Route::Answer(answer) => {
-            log::debug!(
-                "{peer}: {} {} -> {}",
-                head.method,
-                redact_target(&head.target),
-                answer.status
-            );
-            let _ = send_answer(&mut stream, &answer);
-            None
+    let trusted = &shared.config.trusted_proxies;
+    let believed = trusted.is_empty() || trusted.contains(tcp_peer.ip());
+    let source = match named {
+        Some(source) if believed => source,
+        Some(source) => {
+            log::debug!("{tcp_peer}: PROXY header naming {source} ignored: not a trusted proxy");
+            tcp_peer
         }
-        Route::Upgrade => upgrade(stream, &head, shared, peer),
+        None => tcp_peer,
+    };
+    Some((source, MAX_HEAD_BYTES.saturating_sub(counted.read)))
+}
+
+/// A stream that counts the bytes read through it.
+struct Counted<'a> {
+    stream: &'a TcpStream,
+    read: usize,
+}
+
+impl Read for Counted<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (&mut self.stream).read(buf)?;
+        self.read += n;
+        Ok(n)
+    }
+}
+
+impl TimedRead for Counted<'_> {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stream.set_read_timeout(timeout)
     }
 }
 
@@ -64,7 +198,7 @@ pub fn serve(stream: TcpStream, shared: &Shared) -> Option<Upgraded> {
 /// configured, a TLS stream once its handshake is done by `deadline`.
 #[cfg(not(feature = "tls"))]
 fn open_transport(
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     _shared: &Shared,
     _peer: SocketAddr,
     _deadline: Instant,
@@ -78,7 +212,7 @@ fn open_transport(
 /// that are not TLS are closed at once.
 #[cfg(feature = "tls")]
 fn open_transport(
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     shared: &Shared,
     peer: SocketAddr,
     deadline: Instant,
@@ -88,17 +222,23 @@ fn open_transport(
         return Some(Transport::Plain(stream));
     };
     let timeout = shared.config.handshake_timeout;
-    let failed = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::TimedOut => {
-            log::info!("{peer}: closed: no TLS handshake and request head within {timeout:?}")
+    let refused = |reason| shared.metrics.rejected(reason);
+    let failed = |e: io::Error| match e.kind() {
+        io::ErrorKind::TimedOut => {
+            log::info!("{peer}: closed: no TLS handshake and request head within {timeout:?}");
+            refused(RejectionReason::Timeout);
         }
-        std::io::ErrorKind::UnexpectedEof => {}
-        _ => log::info!("{peer}: closed: TLS handshake failed: {e}"),
+        io::ErrorKind::UnexpectedEof => {}
+        _ => {
+            log::info!("{peer}: closed: TLS handshake failed: {e}");
+            refused(RejectionReason::BadRequest);
+        }
     };
     match sniff(&stream, deadline) {
         Ok(FirstBytes::Tls) => {}
         Ok(FirstBytes::PlainHttp) => {
             log::info!("{peer}: rejected: plain HTTP on the TLS port");
+            refused(RejectionReason::BadRequest);
             let plain = Transport::Plain(stream);
             if plain
                 .write_all_before(plain_http_refusal(), deadline)
@@ -110,6 +250,7 @@ fn open_transport(
         }
         Ok(FirstBytes::Other) => {
             log::info!("{peer}: closed: neither TLS nor HTTP");
+            refused(RejectionReason::BadRequest);
             return None;
         }
         Err(e) => {
@@ -117,7 +258,7 @@ fn open_transport(
             return None;
         }
     }
-    match TlsStream::accept(stream, tls.current(), deadline) {
+    match TlsStream::accept_shared(stream, tls.current(), deadline) {
         Ok(tls) => Some(Transport::Tls(Box::new(tls))),
         Err(e) => {
             failed(e);

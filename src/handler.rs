@@ -145,7 +145,7 @@ impl<'a> Reply<'a> {
             return;
         }
         match self.link.write_frames(frame, true) {
-            Ok(()) => self.link.count_sent(1),
+            Ok(()) => self.link.count_sent(frame),
             Err(e) => self.failed = Some(e),
         }
     }

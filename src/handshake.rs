@@ -5,6 +5,7 @@ use crate::auth::Identity;
 use crate::credentials::{Presented, extract_credentials, is_token_parameter};
 use crate::http::{Answer, RequestHead, close_gracefully, send_answer};
 use crate::link::{Link, SessionStream};
+use crate::metrics::RejectionReason;
 use crate::state::Shared;
 use crate::transport::Transport;
 use std::io::{self, Read, Write};
@@ -87,6 +88,17 @@ impl Rejection {
         matches!(self, Rejection::MissingToken | Rejection::InvalidToken)
     }
 
+    /// Its `wsauth_rejections_total` reason.
+    pub fn metric(&self) -> RejectionReason {
+        match self {
+            Rejection::Throttled { .. } => RejectionReason::Throttled,
+            Rejection::ForeignOrigin => RejectionReason::Origin,
+            Rejection::OnlyTokenSubprotocols => RejectionReason::Subprotocol,
+            Rejection::MissingToken => RejectionReason::MissingToken,
+            Rejection::InvalidToken => RejectionReason::InvalidToken,
+        }
+    }
+
     /// A few words for the log.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -100,16 +112,19 @@ impl Rejection {
 }
 
 /// The admission checks, in SPEC order: 429, 403, 400, 401, 101. Returns the
-/// admission and the subprotocol to select.
+/// admission and the subprotocol to select. `ip` is the client's;
+/// `forwarded_host`, a trusted proxy's `X-Forwarded-Host` (or `Forwarded`
+/// `host=`), stands for `Host` in the same-origin check.
 pub fn admit(
     request: &Request,
     ip: IpAddr,
+    forwarded_host: Option<&str>,
     shared: &Shared,
 ) -> Result<(Admission, Option<String>), Rejection> {
     if let Some(retry_after) = shared.throttle.retry_after(ip) {
         return Err(Rejection::Throttled { retry_after });
     }
-    if !origin_allowed(request, &shared.config.allowed_origins) {
+    if !origin_allowed(request, forwarded_host, &shared.config.allowed_origins) {
         return Err(Rejection::ForeignOrigin);
     }
     let credentials = extract_credentials(request);
@@ -129,8 +144,9 @@ pub fn admit(
 }
 
 /// An `Origin` passes when absent, allowed by name (or `*`), or the server's
-/// own: `http://` or `https://` followed by the request's `Host`.
-fn origin_allowed(request: &Request, allowed: &[String]) -> bool {
+/// own: `http://` or `https://` followed by the request's `Host` (or the
+/// host a trusted proxy forwarded).
+fn origin_allowed(request: &Request, forwarded_host: Option<&str>, allowed: &[String]) -> bool {
     let Some(origin) = request.headers().get("origin") else {
         return true;
     };
@@ -140,7 +156,8 @@ fn origin_allowed(request: &Request, allowed: &[String]) -> bool {
     if allowed.iter().any(|a| a == "*" || a == origin) {
         return true;
     }
-    let host = request.headers().get("host").and_then(|h| h.to_str().ok());
+    let host =
+        forwarded_host.or_else(|| request.headers().get("host").and_then(|h| h.to_str().ok()));
     let Some(host) = host.filter(|h| !h.is_empty()) else {
         return false;
     };
@@ -151,13 +168,15 @@ fn origin_allowed(request: &Request, allowed: &[String]) -> bool {
     })
 }
 
-/// Runs the upgrade on a request head already read. Returns the session to
-/// run, or `None` when the client was answered (or lost) instead.
+/// Runs the upgrade on a request head already read, for the client at
+/// `peer`. Returns the session to run, or `None` when the client was
+/// answered (or lost) instead.
 pub fn upgrade(
-    mut stream: Transport,
+    stream: Transport,
     head: &RequestHead,
     shared: &Shared,
     peer: SocketAddr,
+    forwarded_host: Option<&str>,
 ) -> Option<Upgraded> {
     let mut admitted = None;
     let mut selected = None;
@@ -166,7 +185,7 @@ pub fn upgrade(
     #[allow(clippy::result_large_err)]
     let callback = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
         log::debug!("{peer}: GET {}", redact_target(&head.target));
-        match admit(request, peer.ip(), shared) {
+        match admit(request, peer.ip(), forwarded_host, shared) {
             Ok((admission, subprotocol)) => {
                 if let Some(value) = subprotocol
                     .as_deref()
@@ -184,6 +203,7 @@ pub fn upgrade(
                 // Logged and counted before the answer leaves, so the client's
                 // next attempt already meets this failure.
                 log::info!("{peer}: rejected: {}", rejection.reason());
+                shared.metrics.rejected(rejection.metric());
                 if rejection.is_failed_authentication() {
                     shared.throttle.record_failure(peer.ip());
                 }
@@ -194,7 +214,7 @@ pub fn upgrade(
     };
     let replay = Replay {
         head: &head.raw,
-        stream: &mut stream,
+        stream: &stream,
     };
     // Reduce the error to a value at once: it borrows the callback's captures.
     let outcome = tungstenite::accept_hdr_with_config(replay, callback, Some(shared.ws_config))
@@ -205,7 +225,12 @@ pub fn upgrade(
         });
     match (outcome, admitted) {
         (Ok(()), Some(admission)) => {
-            let link = Link::new(stream, peer, shared.config.write_timeout);
+            let link = Link::new(
+                stream,
+                peer,
+                shared.config.write_timeout,
+                shared.metrics.clone(),
+            );
             let ws = WebSocket::from_partially_read(
                 SessionStream(link.clone()),
                 head.rest.clone(),
@@ -225,8 +250,9 @@ pub fn upgrade(
         }
         (Err(Some(problem)), None) => {
             log::info!("{peer}: rejected: bad upgrade request: {problem}");
+            shared.metrics.rejected(RejectionReason::BadRequest);
             let _ = send_answer(
-                &mut stream,
+                &stream,
                 &Answer::text(400, "bad WebSocket upgrade request\n"),
             );
             None
@@ -270,13 +296,13 @@ pub fn redact_target(target: &str) -> String {
 /// Feeds tungstenite the head we already read, then the stream itself.
 struct Replay<'a> {
     head: &'a [u8],
-    stream: &'a mut Transport,
+    stream: &'a Transport,
 }
 
 impl Read for Replay<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.head.is_empty() {
-            return self.stream.read(buf);
+            return (&mut self.stream).read(buf);
         }
         let n = self.head.len().min(buf.len());
         buf[..n].copy_from_slice(&self.head[..n]);
@@ -287,10 +313,10 @@ impl Read for Replay<'_> {
 
 impl Write for Replay<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.stream.write(buf)
+        (&mut self.stream).write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.stream.flush()
+        (&mut self.stream).flush()
     }
 }
 
@@ -321,16 +347,20 @@ mod tests {
             ("Host", "Example.org:8000"),
             ("Origin", "HTTP://example.org:8000"),
         ]);
-        assert!(origin_allowed(&own, &[]));
+        assert!(origin_allowed(&own, None, &[]));
         let foreign = request(&[("Host", "example.org"), ("Origin", "http://evil.example")]);
-        assert!(!origin_allowed(&foreign, &[]));
+        assert!(!origin_allowed(&foreign, None, &[]));
         assert!(origin_allowed(
             &foreign,
+            None,
             &["http://evil.example".to_string()]
         ));
-        assert!(origin_allowed(&foreign, &["*".to_string()]));
+        assert!(origin_allowed(&foreign, None, &["*".to_string()]));
+        let proxied = request(&[("Host", "10.0.0.5:8001"), ("Origin", "https://example.org")]);
+        assert!(!origin_allowed(&proxied, None, &[]));
+        assert!(origin_allowed(&proxied, Some("example.org"), &[]));
         let null = request(&[("Host", "null"), ("Origin", "null")]);
-        assert!(!origin_allowed(&null, &[]));
-        assert!(origin_allowed(&request(&[("Host", "x")]), &[]));
+        assert!(!origin_allowed(&null, None, &[]));
+        assert!(origin_allowed(&request(&[("Host", "x")]), None, &[]));
     }
 }

@@ -54,11 +54,19 @@ pub enum HeadError {
 }
 
 /// Reads one request head from `stream`, giving up at `deadline`.
-pub fn read_request_head(
-    stream: &mut Transport,
+pub fn read_request_head(stream: &Transport, deadline: Instant) -> Result<RequestHead, HeadError> {
+    read_request_head_within(stream, deadline, MAX_HEAD_BYTES)
+}
+
+/// Like [`read_request_head`], with `budget` bytes at most instead of
+/// [`MAX_HEAD_BYTES`] (what a PROXY header in front left of it).
+pub fn read_request_head_within(
+    stream: &Transport,
     deadline: Instant,
+    budget: usize,
 ) -> Result<RequestHead, HeadError> {
-    let mut buf = vec![0u8; MAX_HEAD_BYTES];
+    let budget = budget.clamp(1, MAX_HEAD_BYTES);
+    let mut buf = vec![0u8; budget];
     let mut len = 0;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -84,7 +92,7 @@ pub fn read_request_head(
         {
             return Ok(head);
         }
-        if len == MAX_HEAD_BYTES {
+        if len == budget {
             return Err(HeadError::TooLarge);
         }
     }
@@ -113,6 +121,21 @@ pub fn parse_head(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
         raw: bytes[..size].to_vec(),
         rest: bytes[size..].to_vec(),
     }))
+}
+
+/// The header lines of a complete raw head, as (name, value) pairs.
+pub fn header_lines(raw: &[u8]) -> Vec<(&str, &[u8])> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    if request.parse(raw).is_err() {
+        return Vec::new();
+    }
+    request
+        .headers
+        .iter()
+        .filter(|h| !h.name.is_empty())
+        .map(|h| (h.name, h.value))
+        .collect()
 }
 
 /// Whether an I/O error is a read or write timeout firing.
@@ -195,7 +218,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
 }
 
 /// Writes `answer` and closes the connection gracefully.
-pub fn send_answer(stream: &mut Transport, answer: &Answer) -> io::Result<()> {
+pub fn send_answer(mut stream: &Transport, answer: &Answer) -> io::Result<()> {
     stream.write_all(&answer.to_bytes())?;
     close_gracefully(stream);
     Ok(())

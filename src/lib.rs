@@ -2,9 +2,11 @@
 //! checks a token *before* the upgrade.
 //!
 //! A connection flows through one module per step, in `src/`: `server`
-//! accepts it and gives it a thread → `http` reads the request head →
-//! `router` picks the page, the health check or the upgrade → `handshake`
-//! runs tungstenite's `accept_hdr` with the admission checks (`credentials`,
+//! accepts it (keeping to the connection and per-IP limits) and gives it a
+//! thread → `http` reads the request head (after a `proxy_protocol` header,
+//! if configured) and `client_ip` says who the client is → `router` picks
+//! the page, the health check, the metrics or the upgrade → `handshake` runs
+//! tungstenite's `accept_hdr` with the admission checks (`credentials`,
 //! [`auth`], `throttle`) → `session` runs the session's [`Handler`].
 //! With the feature `jwt`, `jwt::JwtKeys` verifies signed JWTs, and a
 //! [`Chain`] puts it in front of the static tokens.
@@ -51,6 +53,7 @@ mod link;
 mod message;
 #[doc(hidden)]
 pub mod metrics;
+mod pending;
 mod pool;
 #[doc(hidden)]
 pub mod proxy_protocol;

@@ -11,6 +11,7 @@
 //! ever split between two writers.
 
 use crate::http::is_timeout;
+use crate::metrics::Metrics;
 use crate::transport::Transport;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -71,6 +72,8 @@ pub enum Wake {
 /// One live session's shared part.
 pub struct Link {
     /// The socket, or the TLS stream over it: every write goes through it.
+    /// Its socket is shared with the list of pending connections while a
+    /// first-message token is awaited (it may close the connection to make room).
     stream: Transport,
     peer: SocketAddr,
     write_timeout: Duration,
@@ -83,6 +86,8 @@ pub struct Link {
     expires: AtomicU64,
     /// The token the session runs on, for re-checks; set once authenticated.
     token: OnceLock<String>,
+    /// The server's counters, for messages and bytes sent.
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Default)]
@@ -99,7 +104,12 @@ struct Writer {
 
 impl Link {
     /// Wraps an upgraded connection's stream.
-    pub fn new(stream: Transport, peer: SocketAddr, write_timeout: Duration) -> Arc<Link> {
+    pub fn new(
+        stream: Transport,
+        peer: SocketAddr,
+        write_timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Link> {
         Arc::new(Link {
             stream,
             peer,
@@ -110,6 +120,7 @@ impl Link {
             messages_sent: AtomicU64::new(0),
             expires: AtomicU64::new(u64::MAX),
             token: OnceLock::new(),
+            metrics,
         })
     }
 
@@ -208,9 +219,11 @@ impl Link {
         self.state().closed
     }
 
-    /// Counts data messages sent.
-    pub fn count_sent(&self, messages: u64) {
-        self.messages_sent.fetch_add(messages, Ordering::Relaxed);
+    /// Counts one data message sent, `frame` being its whole frame (for its
+    /// payload bytes in the metrics).
+    pub fn count_sent(&self, frame: &[u8]) {
+        self.messages_sent.fetch_add(1, Ordering::Relaxed);
+        self.metrics.message_sent(payload_len(frame));
     }
 
     /// Data messages sent so far.
@@ -326,6 +339,24 @@ pub fn close_frame_bytes(code: u16, reason: &str) -> Vec<u8> {
     bytes
 }
 
+/// The payload length a frame's header declares (0 for a truncated header).
+fn payload_len(frame: &[u8]) -> usize {
+    match (
+        frame.get(1).map(|b| b & 0x7F),
+        frame.get(2..4),
+        frame.get(2..10),
+    ) {
+        (Some(126), Some(n), _) => usize::from(u16::from_be_bytes([n[0], n[1]])),
+        (Some(127), _, Some(n)) => {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(n);
+            usize::try_from(u64::from_be_bytes(bytes)).unwrap_or(usize::MAX)
+        }
+        (Some(n), _, _) if n < 126 => usize::from(n),
+        _ => 0,
+    }
+}
+
 /// Whether a buffer of whole, unmasked frames holds a close frame.
 fn carries_close_frame(mut bytes: &[u8]) -> bool {
     while bytes.len() >= 2 {
@@ -368,5 +399,15 @@ mod tests {
         long.extend_from_slice(&close);
         assert!(carries_close_frame(&long));
         assert!(!carries_close_frame(&long[..260]));
+    }
+
+    #[test]
+    fn payload_lengths_come_from_the_frame_header() {
+        assert_eq!(payload_len(&[0x81, 0x02, b'h', b'i']), 2);
+        assert_eq!(payload_len(&[0x82, 126, 0x01, 0x00]), 256);
+        let mut huge = vec![0x82, 127];
+        huge.extend_from_slice(&70000u64.to_be_bytes());
+        assert_eq!(payload_len(&huge), 70000);
+        assert_eq!(payload_len(&[0x81]), 0);
     }
 }

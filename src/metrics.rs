@@ -131,6 +131,17 @@ fn get(counter: &AtomicU64) -> u64 {
 }
 
 impl Metrics {
+    /// Counts an accepted connection for a holder that cannot keep a borrow
+    /// (the server's connection slot); [`Metrics::connection_closed`] ends it.
+    pub fn connection_accepted(&self) {
+        add(&self.connections_opened, 1);
+    }
+
+    /// Counts the end of a connection counted by [`Metrics::connection_accepted`].
+    pub fn connection_closed(&self) {
+        add(&self.connections_closed, 1);
+    }
+
     /// Counts an accepted connection (HTTP or WebSocket) until the guard drops.
     pub fn connection_opened(&self) -> Tracked<'_> {
         add(&self.connections_opened, 1);
@@ -300,19 +311,20 @@ fn sample(
 /// The standard process metrics, from `/proc/self`; one that cannot be read
 /// (not Linux, no /proc) is left out, HELP and TYPE included.
 fn render_process(out: &mut String) {
+    use process::Reading;
     let process = process::read();
-    let metrics: [(&str, &str, &str, Option<f64>); 4] = [
+    let metrics: [(&str, &str, &str, Option<Reading>); 4] = [
         (
             "process_resident_memory_bytes",
             "gauge",
             "Resident memory size in bytes.",
-            process.resident_bytes,
+            process.resident_bytes.map(Reading::Whole),
         ),
         (
             "process_open_fds",
             "gauge",
             "Number of open file descriptors.",
-            process.open_fds,
+            process.open_fds.map(Reading::Whole),
         ),
         (
             "process_cpu_seconds_total",
@@ -335,35 +347,67 @@ fn render_process(out: &mut String) {
     }
 }
 
-/// Reading `/proc/self` for the process metrics.
+/// Reading `/proc/self` for the process metrics, in whole numbers (no
+/// floating point: its formatting code alone would cost the binary 10 KiB).
 mod process {
+    use std::fmt;
+
+    /// One value: a whole number, or seconds from clock ticks.
+    #[derive(Clone, Copy)]
+    pub enum Reading {
+        /// A count of bytes or descriptors.
+        Whole(u64),
+        /// `ticks / per_second` seconds, written with two decimals.
+        Ticks { ticks: u64, per_second: u64 },
+    }
+
+    impl fmt::Display for Reading {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match *self {
+                Reading::Whole(n) => write!(f, "{n}"),
+                Reading::Ticks { ticks, per_second } => {
+                    let hundredths = u128::from(ticks) * 100 / u128::from(per_second.max(1));
+                    write!(f, "{}.{:02}", hundredths / 100, hundredths % 100)
+                }
+            }
+        }
+    }
+
     /// What `/proc` tells about this process; `None` where it could not.
     pub struct Process {
-        pub resident_bytes: Option<f64>,
-        pub open_fds: Option<f64>,
-        pub cpu_seconds: Option<f64>,
-        pub start_time: Option<f64>,
+        pub resident_bytes: Option<u64>,
+        pub open_fds: Option<u64>,
+        pub cpu_seconds: Option<Reading>,
+        pub start_time: Option<Reading>,
     }
 
     /// Reads all four.
     pub fn read() -> Process {
         let stat = std::fs::read_to_string("/proc/self/stat").ok();
         let fields = stat.as_deref().map(stat_fields).unwrap_or_default();
-        let ticks = clock_ticks();
-        let field = |n: usize| fields.get(n).and_then(|f| f.parse::<f64>().ok());
-        let cpu_seconds = field(11)
-            .zip(field(12))
-            .zip(ticks)
-            .map(|((u, s), t)| (u + s) / t);
-        let start_time = field(19)
-            .zip(ticks)
-            .zip(boot_time())
-            .map(|((start, t), boot)| boot + start / t);
+        let field = |n: usize| fields.get(n).and_then(|f| f.parse::<u64>().ok());
+        let per_second = sysconf(libc::_SC_CLK_TCK);
+        let cpu_seconds =
+            field(11)
+                .zip(field(12))
+                .zip(per_second)
+                .map(|((user, system), per_second)| Reading::Ticks {
+                    ticks: user + system,
+                    per_second,
+                });
+        let start_time =
+            field(19)
+                .zip(per_second)
+                .zip(boot_time())
+                .map(|((start, per_second), boot)| Reading::Ticks {
+                    ticks: boot * per_second + start,
+                    per_second,
+                });
         Process {
             resident_bytes: resident_bytes(),
             open_fds: std::fs::read_dir("/proc/self/fd")
                 .ok()
-                .map(|d| d.count() as f64),
+                .map(|d| d.count() as u64),
             cpu_seconds,
             start_time,
         }
@@ -378,27 +422,23 @@ mod process {
     }
 
     /// Resident pages (second field of `/proc/self/statm`) times the page size.
-    fn resident_bytes() -> Option<f64> {
+    fn resident_bytes() -> Option<u64> {
         let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-        let pages: f64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+        let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
         Some(pages * sysconf(libc::_SC_PAGESIZE)?)
     }
 
     /// The system's boot time in Unix seconds (`btime` in `/proc/stat`).
-    fn boot_time() -> Option<f64> {
+    fn boot_time() -> Option<u64> {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
         stat.lines()
             .find_map(|line| line.strip_prefix("btime ")?.trim().parse().ok())
     }
 
-    fn clock_ticks() -> Option<f64> {
-        sysconf(libc::_SC_CLK_TCK)
-    }
-
-    fn sysconf(name: libc::c_int) -> Option<f64> {
+    fn sysconf(name: libc::c_int) -> Option<u64> {
         // SAFETY: sysconf only reads a system constant.
         let value = unsafe { libc::sysconf(name) };
-        (value > 0).then_some(value as f64)
+        u64::try_from(value).ok().filter(|&v| v > 0)
     }
 }
 

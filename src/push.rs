@@ -46,7 +46,7 @@ impl SessionHandle {
     pub(crate) fn send_frame(&self, frame: &[u8]) -> Result<(), SendError> {
         let link = self.link.upgrade().ok_or(SendError::Closed)?;
         link.write_frames(frame, false)?;
-        link.count_sent(1);
+        link.count_sent(frame);
         Ok(())
     }
 
@@ -147,7 +147,7 @@ impl Sessions {
         let mut delivered = 0;
         for (user, link) in self.registry.authenticated() {
             if wanted(&user) && link.write_frames(&frame, false).is_ok() {
-                link.count_sent(1);
+                link.count_sent(&frame);
                 delivered += 1;
             }
         }

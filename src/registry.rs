@@ -78,21 +78,28 @@ impl Registry {
     }
 
     /// Checks every session's token again; wakes those whose token is no
-    /// longer valid, or now expires earlier than it did.
+    /// longer valid, or now expires earlier than it did. The checks run
+    /// outside the registry's lock: a slow signature check must not keep
+    /// sessions from opening or closing meanwhile.
     pub fn revalidate(&self, auth: &dyn Authenticator) {
-        let sessions = self.lock();
-        for entry in sessions.entries.values() {
-            let Some(token) = entry.link.token() else {
+        let links: Vec<Arc<Link>> = self
+            .lock()
+            .entries
+            .values()
+            .map(|e| e.link.clone())
+            .collect();
+        for link in links {
+            let Some(token) = link.token() else {
                 continue;
             };
-            let was = entry.link.expires();
+            let was = link.expires();
             match auth.authenticate(token) {
                 Some(identity)
                     if identity.expires.unwrap_or(u64::MAX) >= was.unwrap_or(u64::MAX) =>
                 {
-                    entry.link.set_expires(identity.expires);
+                    link.set_expires(identity.expires);
                 }
-                _ => entry.link.wake(Wake::Revoked),
+                _ => link.wake(Wake::Revoked),
             }
         }
     }

@@ -18,13 +18,21 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'unsaf
 pub enum Route {
     /// Hand the connection to the WebSocket handshake.
     Upgrade,
+    /// Answer with the metrics (only routed with `--metrics`).
+    Metrics,
     /// Write this answer and close.
     Answer(Answer),
 }
 
-/// Routes a request head by method and path.
+/// Routes a request head by method and path, without `/metrics`.
 pub fn route(head: &RequestHead) -> Route {
-    match route_method_and_path(head) {
+    route_with(head, false)
+}
+
+/// Routes a request head by method and path; `/metrics` is served only when
+/// `metrics` is on (else it is a 404 like any unknown path).
+pub fn route_with(head: &RequestHead, metrics: bool) -> Route {
+    match route_method_and_path(head, metrics) {
         // An answer to HEAD never has a body, whatever its status.
         Route::Answer(answer) if head.method == "HEAD" => Route::Answer(Answer {
             send_body: false,
@@ -34,7 +42,7 @@ pub fn route(head: &RequestHead) -> Route {
     }
 }
 
-fn route_method_and_path(head: &RequestHead) -> Route {
+fn route_method_and_path(head: &RequestHead, metrics: bool) -> Route {
     let method = head.method.as_str();
     match head.path() {
         "/" | "/index.html" => match method {
@@ -53,6 +61,10 @@ fn route_method_and_path(head: &RequestHead) -> Route {
             ),
             _ => Route::Answer(method_not_allowed("GET")),
         },
+        "/metrics" if metrics => match method {
+            "GET" | "HEAD" => Route::Metrics,
+            _ => Route::Answer(method_not_allowed("GET, HEAD")),
+        },
         _ => Route::Answer(Answer::text(404, "not found\n")),
     }
 }
@@ -69,6 +81,19 @@ fn page() -> Answer {
         ],
         body: Cow::Borrowed(PAGE.as_bytes()),
         send_body: true,
+    }
+}
+
+/// The answer to `GET /metrics`: `text` in the Prometheus format.
+pub fn metrics_answer(text: String, head: &RequestHead) -> Answer {
+    Answer {
+        status: 200,
+        headers: vec![
+            ("Content-Type", crate::metrics::CONTENT_TYPE.into()),
+            ("Cache-Control", "no-store".into()),
+        ],
+        body: Cow::Owned(text.into_bytes()),
+        send_body: head.method != "HEAD",
     }
 }
 

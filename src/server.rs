@@ -6,8 +6,10 @@ use crate::config::Config;
 use crate::connection;
 use crate::error::Error;
 use crate::handler::{Echo, Handler, SessionInfo};
-use crate::handshake::Upgraded;
+use crate::handshake::{Admission, Upgraded};
 use crate::http::Answer;
+use crate::metrics::{Metrics, RejectionReason};
+use crate::pending::{Pending, Ticket};
 use crate::pool::Pool;
 use crate::push::Sessions;
 use crate::registry::Registry;
@@ -42,7 +44,7 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// session threads.
 #[derive(Default)]
 struct Pools {
-    connections: Pool<(TcpStream, Slot)>,
+    connections: Pool<(Arc<TcpStream>, Slot)>,
     sessions: Pool<(Upgraded, Slot)>,
 }
 
@@ -123,6 +125,7 @@ impl Server {
             )
             .max_message_size(Some(config.max_message_bytes))
             .max_frame_size(Some(config.max_message_bytes));
+        let pending_cap = config.max_pending_per_ip;
         let shared = Arc::new(Shared {
             throttle: Throttle::new(config.max_auth_failures),
             config,
@@ -132,6 +135,8 @@ impl Server {
             make_handler: Box::new(move |info| Box::new(make_handler(info))),
             open: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
+            metrics: Arc::new(Metrics::default()),
+            pending: Pending::new(pending_cap),
         });
         let pools = Arc::new(Pools::default());
         let (accept_shared, accept_pools) = (shared.clone(), pools.clone());
@@ -210,6 +215,7 @@ impl Server {
             let _ = tick_thread.join();
         }
         self.shared.registry.close_all(STOP_GRACE);
+        self.shared.pending.flush_logs(true);
     }
 }
 
@@ -233,12 +239,13 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>, pools: Arc<Pools>) {
-    for stream in listener.incoming() {
+    loop {
+        let accepted = listener.accept();
         if shared.stopping.load(Ordering::SeqCst) {
             return;
         }
-        let stream = match stream {
-            Ok(stream) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors, usually: back off instead of spinning.
                 log::warn!("accept failed: {e}");
@@ -246,12 +253,30 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, pools: Arc<Pools>) {
                 continue;
             }
         };
-        if shared.open.fetch_add(1, Ordering::SeqCst) >= shared.config.max_connections {
-            shared.open.fetch_sub(1, Ordering::SeqCst);
-            refuse_busy(stream, &shared);
+        // Past its IP's cap: closed at once, before it costs a thread or a read.
+        let stream = Arc::new(stream);
+        let Some(ticket) = take_pending(&shared, &stream, peer.ip()) else {
             continue;
+        };
+        let max = shared.config.max_connections;
+        let open = shared.open.fetch_add(1, Ordering::SeqCst);
+        if open >= max {
+            // Full: the oldest connection not yet a session makes room; only
+            // when every connection is a session does the newcomer get 503.
+            // A closed one gives its place back when its thread has seen the
+            // close: until then at most `max` more are let in.
+            if open < max.saturating_mul(2) && shared.pending.close_oldest(ticket) {
+                shared.metrics.rejected(RejectionReason::Evicted);
+            } else {
+                shared.open.fetch_sub(1, Ordering::SeqCst);
+                shared.pending.remove(ticket);
+                shared.metrics.rejected(RejectionReason::Busy);
+                refuse_busy(&stream, &shared);
+                continue;
+            }
         }
-        let slot = Slot(shared.clone(), pools.clone());
+        shared.metrics.connection_accepted();
+        let slot = Slot(shared.clone(), pools.clone(), Some(ticket));
         let job = (stream, slot);
         // A thread that finished its last connection takes it; else a new one.
         if let Some(job) = pools.connections.offer(job) {
@@ -304,28 +329,71 @@ fn worker<T>(first: T, pool: &Pool<T>, stopping: &AtomicBool, work: fn(T)) {
     }
 }
 
-/// Holds one of the `max_connections` places; gives it back when dropped,
-/// even if the connection's thread panics.
-struct Slot(Arc<Shared>, Arc<Pools>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::SeqCst);
+/// Registers a new connection as pending, counted against its IP's
+/// `--max-pending-per-ip` (not a trusted proxy's, and with `--proxy-protocol`
+/// only once the header names the client); `None` when past the cap.
+fn take_pending(shared: &Shared, stream: &Arc<TcpStream>, peer: IpAddr) -> Option<Ticket> {
+    let ip = peer.to_canonical();
+    let counted = Some(ip)
+        .filter(|ip| !shared.config.proxy_protocol && !shared.config.trusted_proxies.contains(*ip));
+    // The list shares the socket, to close the connection by.
+    match shared.pending.add(counted, Some(stream.clone())) {
+        Ok(ticket) => Some(ticket),
+        Err(_) => {
+            shared.metrics.rejected(RejectionReason::PendingPerIp);
+            if let Some(ip) = counted {
+                shared.pending.note_refusal(ip);
+            }
+            None
+        }
     }
 }
 
-fn serve_guarded((stream, slot): (TcpStream, Slot)) {
+/// Holds one of the `max_connections` places, and while the connection is
+/// not yet a session its pending ticket; gives both back when dropped, even
+/// if the connection's thread panics.
+struct Slot(Arc<Shared>, Arc<Pools>, Option<Ticket>);
+
+impl Slot {
+    /// The connection is a session now (or over): no longer pending.
+    fn settle(&mut self) {
+        if let Some(ticket) = self.2.take() {
+            self.0.pending.remove(ticket);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.settle();
+        self.0.open.fetch_sub(1, Ordering::SeqCst);
+        self.0.metrics.connection_closed();
+    }
+}
+
+fn serve_guarded((stream, mut slot): (Arc<TcpStream>, Slot)) {
     let peer = stream.peer_addr().ok();
-    match catch_unwind(AssertUnwindSafe(|| connection::serve(stream, &slot.0))) {
-        Ok(Some(upgraded)) => start_session((upgraded, slot)),
+    let served = catch_unwind(AssertUnwindSafe(|| {
+        connection::serve(stream, &slot.0, slot.2)
+    }));
+    match served {
+        Ok(Some(upgraded)) => {
+            // Authenticated by the upgrade itself: a session from here on.
+            if matches!(upgraded.admission, Admission::Authenticated { .. }) {
+                slot.settle();
+            }
+            start_session((upgraded, slot))
+        }
         Ok(None) => {}
         Err(panic) => log_panic(peer, panic.as_ref()),
     }
 }
 
-fn run_session_guarded((upgraded, slot): (Upgraded, Slot)) {
+fn run_session_guarded((upgraded, mut slot): (Upgraded, Slot)) {
     let peer = Some(upgraded.link.peer());
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| session::run(upgraded, &slot.0))) {
+    let shared = slot.0.clone();
+    let run = || session::run(upgraded, &shared, || slot.settle());
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(run)) {
         log_panic(peer, panic.as_ref());
     }
 }
@@ -344,7 +412,7 @@ fn log_panic(peer: Option<SocketAddr>, panic: &(dyn std::any::Any + Send)) {
 /// socket buffer, and no waiting for the client. A TLS client is only
 /// closed: a plain-text answer means nothing to it, and a TLS handshake
 /// here would hold up the accept thread.
-fn refuse_busy(mut stream: TcpStream, shared: &Shared) {
+fn refuse_busy(mut stream: &TcpStream, shared: &Shared) {
     log::info!(
         "{}: rejected: too many connections",
         stream
@@ -383,5 +451,6 @@ fn tick_loop(shared: &Shared, stop: mpsc::Receiver<()>) {
         }
         shared.registry.wake_expired();
         shared.throttle.prune();
+        shared.pending.flush_logs(false);
     }
 }

@@ -6,6 +6,7 @@ use crate::handler::{Handler, Reply, SessionInfo};
 use crate::handshake::{Admission, Upgraded};
 use crate::http::{close_gracefully, is_timeout};
 use crate::link::{Link, SessionStream, Wake, close_frame_bytes};
+use crate::metrics::RejectionReason;
 use crate::push::{SessionHandle, Sessions};
 use crate::state::Shared;
 use std::borrow::Cow;
@@ -56,8 +57,10 @@ struct Session<'a> {
     read_timeout: Option<Option<Duration>>,
 }
 
-/// Runs a session to its end, then logs how it went.
-pub fn run(upgraded: Upgraded, shared: &Shared) {
+/// Runs a session to its end, then logs how it went. `authenticated` is
+/// called once the client is authenticated (at once, or after its
+/// first-message token): from then on it is a session, no longer pending.
+pub fn run(upgraded: Upgraded, shared: &Shared, authenticated: impl FnOnce()) {
     let Upgraded {
         ws,
         link,
@@ -65,10 +68,12 @@ pub fn run(upgraded: Upgraded, shared: &Shared) {
         subprotocol,
     } = upgraded;
     let peer = link.peer();
+    let _open = shared.metrics.session_opened();
     // Declared before the handler, so dropped after it: a handler's cleanup
     // (an --exec program's end) still counts as a live session at shutdown.
     let Some(member) = shared.registry.join(link.clone()) else {
         let _ = link.write_frames(&close_frame_bytes(1001, "server shutting down"), true);
+        shared.metrics.session_ended(Some(1001));
         return;
     };
     let mut session = Session {
@@ -84,9 +89,13 @@ pub fn run(upgraded: Upgraded, shared: &Shared) {
         Admission::Authenticated { identity, token } => (identity, token),
         Admission::AwaitingToken => match session.await_token() {
             Ok(found) => found,
-            Err(_) => return,
+            Err(end) => {
+                shared.metrics.session_ended(end.code);
+                return;
+            }
         },
     };
+    authenticated();
     session.link.set_token(token, identity.expires);
     member.authenticated(&identity.user, identity.expires);
     log::info!("{peer}: session opened for {}", identity.user);
@@ -101,11 +110,15 @@ pub fn run(upgraded: Upgraded, shared: &Shared) {
     let mut handler = (shared.make_handler)(&info);
     let end = session.serve(handler.as_mut());
     session.link.finish();
+    shared.metrics.session_ended(end.code);
     let code = end.code.map_or("none".to_string(), |c| c.to_string());
+    // Whole numbers only: float formatting would cost the binary 10 KiB.
+    let lasted = started.elapsed();
     log::info!(
-        "{peer}: session closed for {}: {:.1}s, {} in, {} out, close {code} ({})",
+        "{peer}: session closed for {}: {}.{}s, {} in, {} out, close {code} ({})",
         identity.user,
-        started.elapsed().as_secs_f64(),
+        lasted.as_secs(),
+        lasted.subsec_millis() / 100,
         session.received,
         session.link.messages_sent(),
         end.why
@@ -141,6 +154,7 @@ impl Session<'_> {
             self.peer
         );
         self.shared.throttle.record_failure(self.peer.ip());
+        self.shared.metrics.rejected(RejectionReason::InvalidToken);
         Err(self.close(CloseCode::Policy.into(), "invalid token".into()))
     }
 
@@ -194,10 +208,12 @@ impl Session<'_> {
         match message {
             Message::Text(text) => {
                 self.received += 1;
+                self.shared.metrics.message_received(text.len());
                 self.call(|reply| handler.on_text(&text, reply))
             }
             Message::Binary(data) => {
                 self.received += 1;
+                self.shared.metrics.message_received(data.len());
                 self.call(|reply| handler.on_binary(&data, reply))
             }
             Message::Close(frame) => {
@@ -360,12 +376,29 @@ fn close_reply_code(code: CloseCode) -> u16 {
     if code.is_allowed() { code.into() } else { 1002 }
 }
 
-/// The `Instant` at which a Unix time (in seconds) is reached.
+/// The `Instant` at which a Unix time (in seconds) is reached; a time too far
+/// off to represent (a tokens file may say anything) is a year from now.
 fn instant_of(unix_seconds: u64) -> Instant {
-    let at = UNIX_EPOCH + Duration::from_secs(unix_seconds);
+    const FAR: Duration = Duration::from_secs(365 * 24 * 3600);
     let now = Instant::now();
-    match at.duration_since(SystemTime::now()) {
-        Ok(left) => now + left,
-        Err(_) => now,
+    let left = UNIX_EPOCH
+        .checked_add(Duration::from_secs(unix_seconds))
+        .map_or(FAR, |at| {
+            at.duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO)
+        });
+    now + left.min(FAR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_expiry_maps_to_an_instant() {
+        let now = Instant::now();
+        assert!(instant_of(0) <= Instant::now());
+        assert!(instant_of(u64::MAX) > now);
+        assert!(instant_of(unix_now() + 10) > now + Duration::from_secs(8));
     }
 }

@@ -4,6 +4,8 @@
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::handler::{Handler, SessionInfo};
+use crate::metrics::Metrics;
+use crate::pending::Pending;
 use crate::registry::Registry;
 use crate::throttle::Throttle;
 use std::sync::Arc;
@@ -24,4 +26,8 @@ pub struct Shared {
     /// Open connections, HTTP and WebSocket together.
     pub open: AtomicUsize,
     pub stopping: AtomicBool,
+    /// The counters behind `GET /metrics`, kept whether or not it is served.
+    pub metrics: Arc<Metrics>,
+    /// The connections not yet a session.
+    pub pending: Pending,
 }

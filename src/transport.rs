@@ -8,6 +8,7 @@ use crate::socket::write_all_before;
 use crate::tls::TlsStream;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
 #[cfg(feature = "tls")]
 use std::time::Duration;
 use std::time::Instant;
@@ -21,8 +22,9 @@ const DEFAULT_WRITE_TIME: Duration = Duration::from_secs(10);
 /// (through the session's writer lock once it is a session).
 #[derive(Debug)]
 pub enum Transport {
-    /// Plain TCP: http and ws.
-    Plain(TcpStream),
+    /// Plain TCP: http and ws. The socket is shared with the server's list
+    /// of pending connections, which may shut it down to make room.
+    Plain(Arc<TcpStream>),
     /// TLS over TCP: https and wss. Boxed, so that a plain session's link
     /// stays as small as without the feature.
     #[cfg(feature = "tls")]
@@ -45,7 +47,7 @@ impl Transport {
     /// peer closed (a TLS `close_notify` included).
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Transport::Plain(tcp) => (&*tcp).read(buf),
+            Transport::Plain(tcp) => (&**tcp).read(buf),
             #[cfg(feature = "tls")]
             Transport::Tls(tls) => tls.read(buf),
         }
@@ -89,7 +91,7 @@ impl Write for &Transport {
     /// as whole records within that timeout.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Transport::Plain(tcp) => (&*tcp).write(buf),
+            Transport::Plain(tcp) => (&**tcp).write(buf),
             #[cfg(feature = "tls")]
             Transport::Tls(tls) => {
                 tls.write_all(buf, Instant::now() + self.write_time())?;

@@ -247,12 +247,19 @@ fn limited_server() -> wsauth::Server {
     start(config)
 }
 
+/// A session held open, counted by the server.
+fn hold_session(server: &wsauth::Server, expected_open: usize) -> common::Client {
+    let session = connect_alice(server.local_addr());
+    assert!(eventually(PATIENCE, || server.open_connections() == expected_open));
+    session
+}
+
 #[test]
-fn past_max_connections_a_client_gets_503_with_retry_after_then_close() {
+fn past_max_connections_all_sessions_a_client_gets_503_with_retry_after_then_close() {
     let server = limited_server();
     let addr = server.local_addr();
-    let _first = hold_open(&server, 1);
-    let _second = hold_open(&server, 2);
+    let _first = hold_session(&server, 1);
+    let _second = hold_session(&server, 2);
 
     // One that sends a request, and one that only listens.
     let asking = raw(
@@ -275,8 +282,8 @@ fn past_max_connections_a_client_gets_503_with_retry_after_then_close() {
 fn once_connections_close_new_ones_are_served_again() {
     let server = limited_server();
     let addr = server.local_addr();
-    let first = hold_open(&server, 1);
-    let second = hold_open(&server, 2);
+    let first = hold_session(&server, 1);
+    let second = hold_session(&server, 2);
     assert_eq!(status(&request(addr, "GET", "/healthz")), 503);
     drop((first, second));
     for _ in 0..3 {
@@ -292,10 +299,13 @@ fn once_connections_close_new_ones_are_served_again() {
 }
 
 #[test]
-fn a_live_session_counts_towards_max_connections() {
+fn when_full_a_new_connection_takes_the_place_of_the_oldest_idle_one() {
     let server = limited_server();
     let addr = server.local_addr();
-    let _session = connect_alice(addr);
-    let _idle = hold_open(&server, 2);
-    assert_eq!(status(&request(addr, "GET", "/healthz")), 503);
+    let _session = hold_session(&server, 1);
+    let mut idle = hold_open(&server, 2);
+    assert_eq!(status(&request(addr, "GET", "/healthz")), 200);
+    // The idle connection was closed without an answer.
+    idle.set_read_timeout(Some(PATIENCE)).unwrap();
+    assert_eq!(common::read_to_close(&mut idle), "");
 }

@@ -1,8 +1,8 @@
 //! wsauth behind nginx and HAProxy, run with the very files in `deploy/`
 //! (see `common::proxies`): the page and a WebSocket session pass through,
 //! and a refused instance is skipped. Raw listeners in wsauth's place check
-//! what the proxies forward against `client_ip` and `proxy_protocol`, until
-//! the server itself reads it.
+//! what the proxies forward against `client_ip` and `proxy_protocol`;
+//! `tests/deploy.rs` checks what the server itself makes of it.
 //!
 //! These need nginx and HAProxy (`apt-get install -y nginx haproxy`). Where
 //! either is missing they print `SKIPPED` on stderr and pass, unless
@@ -11,9 +11,11 @@
 mod common;
 
 use common::proxies::{Proxy, ProxyKind};
-use common::{ALICE, PATIENCE, body, connect, eventually, get, next_text, start, status};
+use common::{
+    ALICE, PATIENCE, body, connect, connect_from, eventually, get, next_text, start, status,
+};
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 use tungstenite::Message;
 use wsauth::client_ip::{TrustedProxies, identify_client};
@@ -298,35 +300,4 @@ fn read_head(stream: &mut TcpStream) -> Vec<u8> {
         head.push(byte[0]);
     }
     head
-}
-
-/// A connection to `to` from the loopback address `local` (std cannot bind
-/// before connecting).
-fn connect_from(local: Ipv4Addr, to: SocketAddr) -> TcpStream {
-    use std::os::fd::FromRawFd;
-    let SocketAddr::V4(to) = to else {
-        panic!("an IPv4 proxy address")
-    };
-    let address = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(ip).to_be(),
-        },
-        sin_zero: [0; 8],
-    };
-    let (from, to) = (address(local, 0), address(*to.ip(), to.port()));
-    let length = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: a fresh socket, bound and connected with valid sockaddr_in
-    // values; its descriptor is handed to the TcpStream, which closes it.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-        let stream = TcpStream::from_raw_fd(fd);
-        let bound = libc::bind(fd, (&raw const from).cast(), length);
-        assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
-        let connected = libc::connect(fd, (&raw const to).cast(), length);
-        assert_eq!(connected, 0, "connect: {}", std::io::Error::last_os_error());
-        stream
-    }
 }

@@ -5,7 +5,8 @@
 //! * wsauth is the crate's own binary (`CARGO_BIN_EXE_wsauth`), or the one
 //!   named by `WSAUTH_BENCH_BIN` (to try a build of an experimental copy).
 //!   `WSAUTH_BENCH_SERVER_ENV="NAME=VALUE ..."` adds variables to its
-//!   environment (e.g. `MALLOC_ARENA_MAX=1`).
+//!   environment (e.g. `MALLOC_ARENA_MAX=1`), and
+//!   `WSAUTH_BENCH_SERVER_ARGS="--flag ..."` to its arguments (e.g. `--metrics`).
 //! * The floor is this bench binary itself, re-executed with
 //!   `WSAUTH_BENCH_RAW_SERVER=1`: a thread per connection (the same 128 KiB
 //!   stack), `TCP_NODELAY`, no framing, every byte read written back.
@@ -25,7 +26,8 @@
 //!
 //! Options after `--`: `--quick` (smaller counts, shorter windows),
 //! `--only GROUP[,GROUP]` (only the groups `session1`, `session16`,
-//! `session_exec16`, `reject`, `echo1`, `echo16`, `echo256`, `echo16k`,
+//! `session_exec16`, `session_jwt_{hs256,rs256,es256,eddsa}16` (with
+//! `--features jwt`), `reject`, `echo1`, `echo16`, `echo256`, `echo16k`,
 //! `broadcast`, `idle`; `session` and `echo`
 //! select all of theirs), `--rounds N`, `--secs S` (measured window of one
 //! run), `--idle N[,N]` (idle session counts), `--hold S` (the quiet hold, in

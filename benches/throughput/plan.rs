@@ -24,6 +24,9 @@ pub struct Plan {
     pub server_bin: String,
     /// `WSAUTH_BENCH_SERVER_ENV="NAME=VALUE ..."`: added to wsauth's environment.
     pub server_env: Vec<(String, String)>,
+    /// `WSAUTH_BENCH_SERVER_ARGS="--flag value ..."`: added to wsauth's
+    /// arguments (split at spaces), for an A/B of a flag such as `--metrics`.
+    pub server_args: Vec<String>,
 }
 
 impl Plan {
@@ -58,6 +61,11 @@ impl Plan {
                 .split_whitespace()
                 .filter_map(|kv| kv.split_once('='))
                 .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            server_args: std::env::var("WSAUTH_BENCH_SERVER_ARGS")
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_string)
                 .collect(),
         };
         if let Some(n) = value("--rounds").and_then(|v| v.parse().ok()) {

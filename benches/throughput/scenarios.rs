@@ -137,6 +137,68 @@ pub fn session_cases() -> Vec<SessionCase> {
         #[cfg(feature = "tls")]
         crate::tls::session_case(),
     ]
+    .into_iter()
+    .chain(jwt_cases())
+    .collect()
+}
+
+/// Sessions opened with JWTs minted by PyJWT (the test fixtures), one case
+/// per algorithm, each against the key file that verifies it; run with
+/// `cargo bench --features jwt`.
+#[cfg(feature = "jwt")]
+fn jwt_cases() -> Vec<SessionCase> {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt/");
+    [
+        (
+            "hs256",
+            "HS256",
+            "--jwt-secret-file",
+            "hs256.secret",
+            "pyjwt_hs256.jwt",
+        ),
+        (
+            "rs256",
+            "RS256",
+            "--jwt-public-key",
+            "rsa.pub.pem",
+            "pyjwt_rs256.jwt",
+        ),
+        (
+            "es256",
+            "ES256",
+            "--jwt-public-key",
+            "ec256.pub.pem",
+            "pyjwt_es256_kid.jwt",
+        ),
+        (
+            "eddsa",
+            "EdDSA",
+            "--jwt-public-key",
+            "ed25519.pub.pem",
+            "pyjwt_eddsa_kid.jwt",
+        ),
+    ]
+    .into_iter()
+    .map(|(group, alg, flag, key, token)| {
+        let token = std::fs::read_to_string(format!("{fixtures}{token}"))
+            .expect("the JWT fixtures")
+            .trim()
+            .to_string();
+        SessionCase::variant(
+            &format!("session_jwt_{group}16"),
+            &format!("with a {alg} JWT"),
+            16,
+        )
+        .server_args(&[flag, &format!("{fixtures}{key}")])
+        .credential(bearer(&token))
+    })
+    .collect()
+}
+
+/// Without the feature, no JWT rows.
+#[cfg(not(feature = "jwt"))]
+fn jwt_cases() -> Vec<SessionCase> {
+    Vec::new()
 }
 
 /// Complete sessions: connect, upgrade with the case's credential, greeting,

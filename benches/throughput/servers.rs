@@ -66,9 +66,13 @@ impl ServerProc {
             "0",
             "--max-auth-failures",
             "0",
+            // Hundreds of clients from one loopback address open at once.
+            "--max-pending-per-ip",
+            "0",
             "--log-level",
             "warn",
         ]);
+        cmd.args(&plan.server_args);
         cmd.args(extra_args);
         for (k, v) in &plan.server_env {
             cmd.env(k, v);

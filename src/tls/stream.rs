@@ -36,7 +36,9 @@ const DEFAULT_WRITE_TIME: Duration = Duration::from_secs(10);
 /// ```
 #[derive(Debug)]
 pub struct TlsStream {
-    tcp: TcpStream,
+    /// Shared with the server's list of pending connections, which may shut
+    /// it down to make room.
+    tcp: Arc<TcpStream>,
     conn: Mutex<ServerConnection>,
 }
 
@@ -46,6 +48,16 @@ impl TlsStream {
     /// Leaves the socket's read timeout changed.
     pub fn accept(
         tcp: TcpStream,
+        config: Arc<ServerConfig>,
+        deadline: Instant,
+    ) -> io::Result<TlsStream> {
+        TlsStream::accept_shared(Arc::new(tcp), config, deadline)
+    }
+
+    /// [`TlsStream::accept`] on a socket that others hold too (to shut it
+    /// down from outside).
+    pub fn accept_shared(
+        tcp: Arc<TcpStream>,
         config: Arc<ServerConfig>,
         deadline: Instant,
     ) -> io::Result<TlsStream> {
@@ -69,7 +81,7 @@ impl TlsStream {
                 return Ok(n);
             }
             // Outside the lock: writers must not wait for the peer to speak.
-            let n = (&self.tcp).read(&mut chunk)?;
+            let n = (&*self.tcp).read(&mut chunk)?;
             if n == 0 {
                 return Ok(0);
             }

@@ -9,7 +9,7 @@ pub mod proxies;
 pub mod tls;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::WebSocket;
@@ -281,4 +281,59 @@ pub fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A connection to `to` from the loopback address `local` (std cannot bind
+/// before connecting).
+pub fn connect_from(local: Ipv4Addr, to: SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let SocketAddr::V4(to) = to else {
+        panic!("an IPv4 proxy address")
+    };
+    let address = |ip: Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let (from, to) = (address(local, 0), address(*to.ip(), to.port()));
+    let length = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a fresh socket, bound and connected with valid sockaddr_in
+    // values; its descriptor is handed to the TcpStream, which closes it.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+        let stream = TcpStream::from_raw_fd(fd);
+        let bound = libc::bind(fd, (&raw const from).cast(), length);
+        assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+        let connected = libc::connect(fd, (&raw const to).cast(), length);
+        assert_eq!(connected, 0, "connect: {}", std::io::Error::last_os_error());
+        stream
+    }
+}
+
+/// A WebSocket from the loopback address `local` to `target` at `addr`.
+pub fn connect_from_ip(
+    local: Ipv4Addr,
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Connected {
+    let mut request = format!("ws://{addr}{target}")
+        .into_client_request()
+        .unwrap();
+    for (name, value) in headers {
+        request.headers_mut().append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            http::HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    let stream = connect_from(local, addr);
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    tungstenite::client(request, stream).map_err(|e| match e {
+        tungstenite::HandshakeError::Failure(e) => e,
+        tungstenite::HandshakeError::Interrupted(_) => panic!("handshake interrupted"),
+    })
 }

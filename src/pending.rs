@@ -1,0 +1,307 @@
+//! Connections that are not yet a session (the head not complete, an answer
+//! being sent, a first-message token awaited): how many each IP has
+//! (`--max-pending-per-ip`), and which is the oldest, to make room for a new
+//! connection when `--max-connections` is reached.
+//!
+//! Each entry shares the connection's socket (an `Arc`): closing the oldest
+//! shuts the socket through that share, which keeps the descriptor open, so
+//! it can never be a descriptor that was closed and reused by then.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Shutdown, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Most IPs whose refusals wait for their summary line; past it, refusals
+/// from further IPs are summed under one line.
+const MAX_LOGGED_IPS: usize = 4096;
+/// At most one summary line per IP (and one for evictions) this often.
+const LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// Identifies one pending connection.
+pub type Ticket = u64;
+
+/// Why a connection could not be taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Its IP already has the most pending connections allowed.
+    OverCap,
+    /// It was closed to make room meanwhile.
+    Gone,
+}
+
+struct Entry {
+    /// The IP counted against the cap; `None` while not counted (a trusted
+    /// proxy, or a PROXY header not read yet).
+    ip: Option<IpAddr>,
+    /// The connection's socket, to shut it down.
+    socket: Option<Arc<TcpStream>>,
+}
+
+#[derive(Default)]
+struct Table {
+    next: Ticket,
+    /// Oldest first.
+    entries: BTreeMap<Ticket, Entry>,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+impl Table {
+    fn uncount(&mut self, ip: IpAddr) {
+        if let Some(n) = self.per_ip.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Refusals waiting for their summary line.
+#[derive(Default)]
+struct Summaries {
+    per_ip: HashMap<IpAddr, (Instant, u64)>,
+    /// Refusals of IPs that did not fit in `per_ip`.
+    others: u64,
+    /// Connections closed to make room: last line, count since.
+    evicted: Option<(Instant, u64)>,
+}
+
+/// The pending connections of one server.
+pub struct Pending {
+    cap: usize,
+    table: Mutex<Table>,
+    summaries: Mutex<Summaries>,
+}
+
+impl Pending {
+    /// At most `cap` pending connections per IP; 0 disables the cap.
+    pub fn new(cap: usize) -> Pending {
+        Pending {
+            cap,
+            table: Mutex::new(Table::default()),
+            summaries: Mutex::new(Summaries::default()),
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds a new connection, counted against `ip`'s cap when `ip` is given.
+    pub fn add(
+        &self,
+        ip: Option<IpAddr>,
+        socket: Option<Arc<TcpStream>>,
+    ) -> Result<Ticket, Refused> {
+        let mut table = self.table();
+        let ip = ip.filter(|_| self.cap > 0);
+        if let Some(ip) = ip {
+            let count = table.per_ip.entry(ip).or_default();
+            if *count >= self.cap {
+                return Err(Refused::OverCap);
+            }
+            *count += 1;
+        }
+        let ticket = table.next;
+        table.next += 1;
+        table.entries.insert(ticket, Entry { ip, socket });
+        Ok(ticket)
+    }
+
+    /// Counts a connection already added against `ip` (its PROXY header has
+    /// been read). Fails when `ip` is at its cap, or when the connection was
+    /// closed to make room meanwhile.
+    pub fn count(&self, ticket: Ticket, ip: IpAddr) -> Result<(), Refused> {
+        let mut table = self.table();
+        if !table.entries.contains_key(&ticket) {
+            return Err(Refused::Gone);
+        }
+        if self.cap == 0 {
+            return Ok(());
+        }
+        let count = table.per_ip.entry(ip).or_default();
+        if *count >= self.cap {
+            return Err(Refused::OverCap);
+        }
+        *count += 1;
+        if let Some(entry) = table.entries.get_mut(&ticket) {
+            entry.ip = Some(ip);
+        }
+        Ok(())
+    }
+
+    /// The connection became a session, or ended: it is no longer pending.
+    pub fn remove(&self, ticket: Ticket) {
+        let entry = {
+            let mut table = self.table();
+            let entry = table.entries.remove(&ticket);
+            if let Some(ip) = entry.as_ref().and_then(|e| e.ip) {
+                table.uncount(ip);
+            }
+            entry
+        };
+        // Often the last share of the socket: it closes here, outside the lock.
+        drop(entry);
+    }
+
+    /// Closes the oldest pending connection other than `keep`, without an
+    /// answer; returns whether there was one.
+    pub fn close_oldest(&self, keep: Ticket) -> bool {
+        let oldest = {
+            let mut table = self.table();
+            let Some(ticket) = table.entries.keys().copied().find(|t| *t != keep) else {
+                return false;
+            };
+            let entry = table.entries.remove(&ticket);
+            if let Some(ip) = entry.as_ref().and_then(|e| e.ip) {
+                table.uncount(ip);
+            }
+            entry
+        };
+        // Its own thread, reading or writing, now sees the end at once.
+        if let Some(socket) = oldest.and_then(|e| e.socket) {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+        self.note_eviction();
+        true
+    }
+
+    /// Notes a connection refused past the cap; logs at once if `ip` had no
+    /// line in the last second, else later (see [`Pending::flush_logs`]).
+    pub fn note_refusal(&self, ip: IpAddr) {
+        let now = Instant::now();
+        let mut summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
+        if !summaries.per_ip.contains_key(&ip) && summaries.per_ip.len() >= MAX_LOGGED_IPS {
+            summaries.others += 1;
+            return;
+        }
+        let (last, count) = summaries
+            .per_ip
+            .entry(ip)
+            .or_insert((now.checked_sub(LOG_EVERY).unwrap_or(now), 0));
+        *count += 1;
+        if now.duration_since(*last) >= LOG_EVERY {
+            log_refusals(ip, *count, self.cap);
+            *last = now;
+            *count = 0;
+        }
+    }
+
+    fn note_eviction(&self) {
+        let now = Instant::now();
+        let mut summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
+        let (last, count) = summaries
+            .evicted
+            .get_or_insert((now.checked_sub(LOG_EVERY).unwrap_or(now), 0));
+        *count += 1;
+        if now.duration_since(*last) >= LOG_EVERY {
+            log_evictions(*count);
+            *last = now;
+            *count = 0;
+        }
+    }
+
+    /// Writes the summary lines that are due (all of them when `all`, as the
+    /// server stops) and forgets IPs that have gone quiet; the server calls
+    /// this each second.
+    pub fn flush_logs(&self, all: bool) {
+        let now = Instant::now() + if all { LOG_EVERY } else { Duration::ZERO };
+        let mut summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
+        let cap = self.cap;
+        summaries.per_ip.retain(|ip, (last, count)| {
+            if now.duration_since(*last) < LOG_EVERY {
+                return true;
+            }
+            if *count > 0 {
+                log_refusals(*ip, *count, cap);
+                *last = now;
+                *count = 0;
+                return true;
+            }
+            false
+        });
+        if summaries.others > 0 {
+            log::info!(
+                "closed {} connections from further IPs past --max-pending-per-ip {cap}",
+                summaries.others
+            );
+            summaries.others = 0;
+        }
+        if let Some((last, count)) = summaries.evicted.as_mut()
+            && *count > 0
+            && now.duration_since(*last) >= LOG_EVERY
+        {
+            log_evictions(*count);
+            *last = now;
+            *count = 0;
+        }
+    }
+}
+
+fn log_refusals(ip: IpAddr, count: u64, cap: usize) {
+    log::info!("{ip}: closed {count} connection(s) past --max-pending-per-ip {cap}");
+}
+
+fn log_evictions(count: u64) {
+    log::info!(
+        "closed {count} connection(s) not yet a session to make room (--max-connections reached)"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> Option<IpAddr> {
+        Some(IpAddr::from([10, 0, 0, last]))
+    }
+
+    #[test]
+    fn the_cap_is_per_ip_and_freed_on_removal() {
+        let pending = Pending::new(2);
+        let a = pending.add(ip(1), None).unwrap();
+        pending.add(ip(1), None).unwrap();
+        assert_eq!(pending.add(ip(1), None), Err(Refused::OverCap));
+        pending.add(ip(2), None).unwrap();
+        pending.add(None, None).unwrap();
+        pending.remove(a);
+        pending.add(ip(1), None).unwrap();
+    }
+
+    #[test]
+    fn zero_disables_the_cap() {
+        let pending = Pending::new(0);
+        for _ in 0..100 {
+            pending.add(ip(1), None).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_oldest_other_than_the_new_one_makes_room() {
+        let pending = Pending::new(1);
+        let first = pending.add(ip(1), None).unwrap();
+        let second = pending.add(ip(2), None).unwrap();
+        assert!(pending.close_oldest(second));
+        // The first is gone, its IP's count with it.
+        assert_eq!(
+            pending.count(first, IpAddr::from([10, 0, 0, 9])),
+            Err(Refused::Gone)
+        );
+        pending.add(ip(1), None).unwrap();
+        assert!(pending.close_oldest(second));
+        assert!(!pending.close_oldest(second));
+    }
+
+    #[test]
+    fn a_proxy_header_source_is_counted_later() {
+        let pending = Pending::new(1);
+        let a = pending.add(None, None).unwrap();
+        let b = pending.add(None, None).unwrap();
+        let source = IpAddr::from([192, 0, 2, 1]);
+        pending.count(a, source).unwrap();
+        assert_eq!(pending.count(b, source), Err(Refused::OverCap));
+        pending.remove(a);
+        pending.count(b, source).unwrap();
+    }
+}
