@@ -74,6 +74,9 @@ impl TlsStream {
     /// exactly as on a plain socket (`WouldBlock` or `TimedOut`) and leaves
     /// the stream usable. `Ok(0)` when the peer has closed, with or without
     /// `close_notify`.
+    // Never inlined: its 4 KiB buffer would otherwise put a stack probe and
+    // a resident stack page on the plain path that shares a caller with it.
+    #[inline(never)]
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut chunk = [0u8; READ_CHUNK];
         loop {
