@@ -257,6 +257,7 @@ fn refusals_and_evictions_are_logged_in_summaries() {
         &[],
     );
     // Two held from HOLDER; ten more from it are closed at once.
+    let began = std::time::Instant::now();
     let held: Vec<TcpStream> = (0..2).map(|_| connect_from(HOLDER, addr)).collect();
     for _ in 0..10 {
         assert!(closed_unanswered(&mut connect_from(HOLDER, addr), PATIENCE));
@@ -273,14 +274,23 @@ fn refusals_and_evictions_are_logged_in_summaries() {
         assert!(closed_unanswered(&mut oldest, PATIENCE));
     }
     drop(waiting);
+    // At most a line a second (plus the first at once and one at stop),
+    // however long a loaded machine took.
+    let most_lines = began.elapsed().as_secs() as usize + 2;
     let (_, log) = wsauth.stop();
     let refused = counts_in(&log, "127.0.0.2: closed");
     assert_eq!(refused.iter().sum::<u64>(), 10, "{log}");
-    assert!(refused.len() <= 3, "more than one line a second: {log}");
+    assert!(
+        refused.len() <= most_lines,
+        "more than one line a second: {log}"
+    );
     assert_eq!(refused[0], 1, "the first refusal is logged at once: {log}");
     let evicted = counts_in(&log, "to make room");
     assert_eq!(evicted.iter().sum::<u64>(), 8, "{log}");
-    assert!(evicted.len() <= 3, "more than one line a second: {log}");
+    assert!(
+        evicted.len() <= most_lines,
+        "more than one line a second: {log}"
+    );
     assert!(!log.contains(ALICE));
 }
 

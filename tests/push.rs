@@ -89,8 +89,9 @@ fn a_first_message_session_is_not_listed_before_its_token() {
 
 #[test]
 fn a_sender_to_a_stalled_session_fails_within_the_write_timeout_and_the_wait_is_bounded() {
+    let write_timeout = Duration::from_secs(3);
     let mut config = quiet_config();
-    config.write_timeout = Duration::from_secs(2);
+    config.write_timeout = write_timeout;
     let server = start(config);
     // A client that never reads: its buffers fill, and a writer stays stuck.
     let ws = open(&server, ALICE, 1);
@@ -116,17 +117,19 @@ fn a_sender_to_a_stalled_session_fails_within_the_write_timeout_and_the_wait_is_
     // No sender waited longer than the write timeout (plus scheduling slack).
     for (result, waited) in &results {
         assert!(result.is_err(), "{result:?}");
-        assert!(*waited < Duration::from_secs(4), "{waited:?}");
+        assert!(
+            *waited < write_timeout + Duration::from_secs(3),
+            "{waited:?}"
+        );
     }
-    // At most 16 wait: the rest are refused at once.
-    let full = results
-        .iter()
-        .filter(|(r, _)| *r == Err(SendError::Full))
-        .count();
+    // At most 16 may wait (and so time out); the others are refused at once
+    // as full, or find the session closed once the stuck writer cut it off.
+    let count = |e: SendError| results.iter().filter(|(r, _)| *r == Err(e)).count();
     assert!(
-        full >= 40 - wsauth_waiting_bound(),
-        "{full} refused as full"
+        count(SendError::TimedOut) <= wsauth_waiting_bound(),
+        "{results:?}"
     );
+    assert!(count(SendError::Full) >= 1, "{results:?}");
     // The half-written frame ended the session.
     assert!(eventually(PATIENCE, || !handle.is_open()));
     assert_eq!(handle.send("after"), Err(SendError::Closed));
