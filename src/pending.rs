@@ -167,6 +167,20 @@ impl Pending {
         true
     }
 
+    /// Shuts every pending connection (the server is stopping): their
+    /// threads, reading a head or waiting for a token, end at once.
+    pub fn cut_all(&self) {
+        let sockets: Vec<Arc<TcpStream>> = self
+            .table()
+            .entries
+            .values()
+            .filter_map(|e| e.socket.clone())
+            .collect();
+        for socket in sockets {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+
     /// Notes a connection refused past the cap; logs at once if `ip` had no
     /// line in the last second, else later (see [`Pending::flush_logs`]).
     pub fn note_refusal(&self, ip: IpAddr) {

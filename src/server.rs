@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tungstenite::protocol::WebSocketConfig;
 
 /// Stack for each connection thread: the deepest path (handshake, logging)
@@ -214,7 +214,15 @@ impl Server {
         if let Some(tick_thread) = self.tick_thread.take() {
             let _ = tick_thread.join();
         }
+        let deadline = Instant::now() + STOP_GRACE;
         self.shared.registry.close_all(STOP_GRACE);
+        // Connections not yet sessions: heads being read are cut off, and an
+        // upgrade already answered 101 gets its 1001 when it tries to join.
+        // Wait for them, so that none is cut by the process exiting.
+        self.shared.pending.cut_all();
+        while self.shared.open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
         self.shared.pending.flush_logs(true);
     }
 }
