@@ -1,0 +1,137 @@
+//! Unit tests of the parent module.
+
+use super::*;
+
+#[test]
+fn render_has_the_exact_text_format() {
+    let metrics = Metrics::default();
+    let _connection = metrics.connection_opened();
+    metrics.rejected(RejectionReason::Throttled);
+    metrics.rejected(RejectionReason::Throttled);
+    metrics.message_sent(11);
+    let text = metrics.render();
+    for expected in [
+        "# HELP wsauth_connections_open Connections open now, HTTP and WebSocket together.\n\
+         # TYPE wsauth_connections_open gauge\n\
+         wsauth_connections_open 1\n",
+        "# TYPE wsauth_rejections_total counter\n\
+         wsauth_rejections_total{reason=\"missing_token\"} 0\n\
+         wsauth_rejections_total{reason=\"invalid_token\"} 0\n\
+         wsauth_rejections_total{reason=\"throttled\"} 2\n",
+        "\nwsauth_messages_sent_total 1\n",
+        "\nwsauth_bytes_sent_total 11\n",
+        "wsauth_session_closes_total{code=\"1000\"} 0\n",
+        "wsauth_session_closes_total{code=\"none\"} 0\nwsauth_session_closes_total{code=\"other\"} 0\n",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in\n{text}");
+    }
+    assert!(text.ends_with('\n'));
+}
+
+#[test]
+fn every_sample_line_has_its_help_and_type_first() {
+    let text = Metrics::default().render();
+    let mut declared = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("name and kind");
+            assert!(["gauge", "counter"].contains(&kind), "{line}");
+            declared.push(name.to_string());
+        } else if !line.starts_with("# HELP ") {
+            let name = line.split(['{', ' ']).next().expect("a name");
+            assert_eq!(declared.last(), Some(&name.to_string()), "{line}");
+            let value = line.rsplit(' ').next().expect("a value");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+}
+
+#[test]
+fn every_rejection_reason_has_one_line() {
+    let text = Metrics::default().render();
+    let lines = text
+        .lines()
+        .filter(|l| l.starts_with("wsauth_rejections_total{"))
+        .count();
+    assert_eq!(lines, 11);
+    for reason in RejectionReason::ALL {
+        let line = format!("wsauth_rejections_total{{reason=\"{}\"}} 0", reason.label());
+        assert!(text.contains(&line), "{line}");
+    }
+}
+
+#[test]
+fn gauges_return_to_zero_when_the_guards_drop() {
+    let metrics = Metrics::default();
+    {
+        let _connection = metrics.connection_opened();
+        let _session = metrics.session_opened();
+        assert!(metrics.render().contains("\nwsauth_sessions_open 1\n"));
+    }
+    let text = metrics.render();
+    assert!(text.contains("\nwsauth_connections_open 0\n"), "{text}");
+    assert!(text.contains("\nwsauth_sessions_open 0\n"), "{text}");
+    assert!(text.contains("\nwsauth_sessions_total 1\n"), "{text}");
+}
+
+#[test]
+fn close_codes_fall_into_a_bounded_label_set() {
+    let metrics = Metrics::default();
+    for code in [
+        Some(1000),
+        Some(1000),
+        Some(1009),
+        Some(1005),
+        None,
+        Some(4000),
+        Some(999),
+        Some(u16::MAX),
+    ] {
+        metrics.session_ended(code);
+    }
+    let text = metrics.render();
+    for expected in [
+        "{code=\"1000\"} 2\n",
+        "{code=\"1009\"} 1\n",
+        "{code=\"1005\"} 1\n",
+        "{code=\"none\"} 1\n",
+        "{code=\"other\"} 3\n",
+        "{code=\"1014\"} 0\n",
+    ] {
+        assert!(text.contains(expected), "{expected} not in\n{text}");
+    }
+    let lines = text
+        .lines()
+        .filter(|l| l.starts_with("wsauth_session_closes_total{"))
+        .count();
+    assert_eq!(lines, CLOSE_SLOTS);
+}
+
+#[test]
+fn process_metrics_come_from_proc() {
+    let text = Metrics::default().render();
+    let value = |name: &str| -> f64 {
+        let prefix = format!("\n{name} ");
+        let start = text
+            .find(&prefix)
+            .unwrap_or_else(|| panic!("{name} in\n{text}"))
+            + prefix.len();
+        text[start..]
+            .lines()
+            .next()
+            .and_then(|v| v.parse().ok())
+            .expect("a number")
+    };
+    assert!(value("process_resident_memory_bytes") > 1e5);
+    assert!(value("process_open_fds") >= 3.0);
+    assert!(value("process_cpu_seconds_total") >= 0.0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64();
+    let start = value("process_start_time_seconds");
+    assert!(
+        start <= now + 1.0 && start > now - 86400.0,
+        "{start} vs {now}"
+    );
+}
