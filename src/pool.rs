@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// Connection threads that finished their connection wait a while for the
@@ -81,5 +82,31 @@ impl<T> Pool<T> {
     pub fn release(&self) {
         let _state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         self.ready.notify_all();
+    }
+}
+
+/// Stack for each connection thread: the deepest path (handshake, logging)
+/// needs a fraction of it, and only touched pages cost memory.
+const CONNECTION_STACK_BYTES: usize = 128 * 1024;
+pub fn spawn_worker(name: &str, work: impl FnOnce() + Send + 'static) {
+    let spawned = thread::Builder::new()
+        .name(name.into())
+        .stack_size(CONNECTION_STACK_BYTES)
+        .spawn(work);
+    if let Err(e) = spawned {
+        log::warn!("cannot start a {name} thread: {e}");
+    }
+}
+
+/// A pooled thread: does its job, then the next one from `pool`, until none
+/// comes for a while.
+pub fn worker<T>(first: T, pool: &Pool<T>, stopping: &AtomicBool, work: fn(T)) {
+    let mut job = first;
+    loop {
+        work(job);
+        match pool.next(stopping) {
+            Some(next) => job = next,
+            None => return,
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::handshake::{Admission, Upgraded};
 use crate::http::Answer;
 use crate::metrics::{Metrics, RejectionReason};
 use crate::pending::{Pending, Ticket};
-use crate::pool::Pool;
+use crate::pool::{Pool, spawn_worker, worker};
 use crate::push::Sessions;
 use crate::registry::Registry;
 use crate::session;
@@ -28,9 +28,6 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use tungstenite::protocol::WebSocketConfig;
 
-/// Stack for each connection thread: the deepest path (handshake, logging)
-/// needs a fraction of it, and only touched pages cost memory.
-const CONNECTION_STACK_BYTES: usize = 128 * 1024;
 /// tungstenite's read buffer per session; messages larger than it are read in
 /// several steps (its default, 128 KiB, is zero-filled before every read).
 const READ_BUFFER_BYTES: usize = 4096;
@@ -314,29 +311,6 @@ fn start_session(job: (Upgraded, Slot)) {
     }
 }
 
-fn spawn_worker(name: &str, work: impl FnOnce() + Send + 'static) {
-    let spawned = thread::Builder::new()
-        .name(name.into())
-        .stack_size(CONNECTION_STACK_BYTES)
-        .spawn(work);
-    if let Err(e) = spawned {
-        log::warn!("cannot start a {name} thread: {e}");
-    }
-}
-
-/// A pooled thread: does its job, then the next one from `pool`, until none
-/// comes for a while.
-fn worker<T>(first: T, pool: &Pool<T>, stopping: &AtomicBool, work: fn(T)) {
-    let mut job = first;
-    loop {
-        work(job);
-        match pool.next(stopping) {
-            Some(next) => job = next,
-            None => return,
-        }
-    }
-}
-
 /// Registers a new connection as pending, counted against its IP's
 /// `--max-pending-per-ip` (not a trusted proxy's, and with `--proxy-protocol`
 /// only once the header names the client); `None` when past the cap.
@@ -446,19 +420,9 @@ fn refuse_busy(mut stream: &TcpStream, shared: &Shared) {
     }
 }
 
-/// Once a second: notice a changed tokens file (and certificate), forget
-/// old auth failures.
+/// Once a second, the shared state's upkeep (see [`Shared::tick`]).
 fn tick_loop(shared: &Shared, stop: mpsc::Receiver<()>) {
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_secs(1)) {
-        if shared.auth.refresh(false) {
-            shared.registry.revalidate(shared.auth.as_ref());
-        }
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &shared.config.tls {
-            tls.refresh(false);
-        }
-        shared.registry.wake_expired();
-        shared.throttle.prune();
-        shared.pending.flush_logs(false);
+        shared.tick();
     }
 }

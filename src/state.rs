@@ -31,3 +31,21 @@ pub struct Shared {
     /// The connections not yet a session.
     pub pending: Pending,
 }
+
+impl Shared {
+    /// Once a second: notice a changed tokens file (and certificate), wake
+    /// sessions whose token has expired, forget old auth failures, write the
+    /// pending connections' log summaries.
+    pub fn tick(&self) {
+        if self.auth.refresh(false) {
+            self.registry.revalidate(self.auth.as_ref());
+        }
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.config.tls {
+            tls.refresh(false);
+        }
+        self.registry.wake_expired();
+        self.throttle.prune();
+        self.pending.flush_logs(false);
+    }
+}
