@@ -193,8 +193,14 @@ impl Link {
         let mut state = self.state();
         state.busy = false;
         state.closed |= close;
+        // A wake-up is a futex call even with nobody waiting: skip it then.
+        let (waiting, closed) = (state.waiting > 0, state.closed);
         drop(state);
-        self.writer_free.notify_one();
+        if waiting && closed {
+            self.writer_free.notify_all();
+        } else if waiting {
+            self.writer_free.notify_one();
+        }
     }
 
     /// Ends the session's writing side for good: waits for a write in
@@ -203,14 +209,19 @@ impl Link {
     pub fn finish(&self) {
         let mut state = self.state();
         state.closed = true;
+        state.waiting += 1;
         while state.busy {
             state = self
                 .writer_free
                 .wait(state)
                 .unwrap_or_else(|e| e.into_inner());
         }
+        state.waiting -= 1;
+        let waiting = state.waiting > 0;
         drop(state);
-        self.writer_free.notify_all();
+        if waiting {
+            self.writer_free.notify_all();
+        }
         let _ = self.stream.shutdown_write();
     }
 
