@@ -274,35 +274,37 @@ mod tests {
     #[test]
     fn the_cap_is_per_ip_and_freed_on_removal() {
         let pending = Pending::new(2);
-        let a = pending.add(ip(1), None).unwrap();
-        pending.add(ip(1), None).unwrap();
+        let a = pending.add(ip(1), None).expect("under the cap");
+        pending.add(ip(1), None).expect("under the cap");
         assert_eq!(pending.add(ip(1), None), Err(Refused::OverCap));
-        pending.add(ip(2), None).unwrap();
-        pending.add(None, None).unwrap();
+        pending.add(ip(2), None).expect("under the cap");
+        pending
+            .add(None, None)
+            .expect("an uncounted connection is always taken");
         pending.remove(a);
-        pending.add(ip(1), None).unwrap();
+        pending.add(ip(1), None).expect("under the cap");
     }
 
     #[test]
     fn zero_disables_the_cap() {
         let pending = Pending::new(0);
         for _ in 0..100 {
-            pending.add(ip(1), None).unwrap();
+            pending.add(ip(1), None).expect("under the cap");
         }
     }
 
     #[test]
     fn the_oldest_other_than_the_new_one_makes_room() {
         let pending = Pending::new(1);
-        let first = pending.add(ip(1), None).unwrap();
-        let second = pending.add(ip(2), None).unwrap();
+        let first = pending.add(ip(1), None).expect("under the cap");
+        let second = pending.add(ip(2), None).expect("under the cap");
         assert!(pending.close_oldest(second));
         // The first is gone, its IP's count with it.
         assert_eq!(
             pending.count(first, IpAddr::from([10, 0, 0, 9])),
             Err(Refused::Gone)
         );
-        pending.add(ip(1), None).unwrap();
+        pending.add(ip(1), None).expect("under the cap");
         assert!(pending.close_oldest(second));
         assert!(!pending.close_oldest(second));
     }
@@ -310,12 +312,16 @@ mod tests {
     #[test]
     fn a_proxy_header_source_is_counted_later() {
         let pending = Pending::new(1);
-        let a = pending.add(None, None).unwrap();
-        let b = pending.add(None, None).unwrap();
+        let a = pending
+            .add(None, None)
+            .expect("an uncounted connection is always taken");
+        let b = pending
+            .add(None, None)
+            .expect("an uncounted connection is always taken");
         let source = IpAddr::from([192, 0, 2, 1]);
-        pending.count(a, source).unwrap();
+        pending.count(a, source).expect("under the cap");
         assert_eq!(pending.count(b, source), Err(Refused::OverCap));
         pending.remove(a);
-        pending.count(b, source).unwrap();
+        pending.count(b, source).expect("under the cap");
     }
 }

@@ -171,8 +171,8 @@ mod tests {
 
     #[test]
     fn the_refusal_has_a_correct_content_length() {
-        let text = std::str::from_utf8(plain_http_refusal()).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
+        let text = std::str::from_utf8(plain_http_refusal()).expect("the refusal is text");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
         assert!(head.contains(&format!("Content-Length: {}", body.len())));
         assert!(body.contains("https://"));
     }
