@@ -7,6 +7,8 @@ pub mod process;
 pub mod proxies;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "tls")]
+pub mod tls_stream;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -182,7 +184,7 @@ pub fn greeting_with(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -
 }
 
 /// The next text message; panics on anything else.
-pub fn next_text(ws: &mut Client) -> String {
+pub fn next_text<S: Read + Write>(ws: &mut WebSocket<S>) -> String {
     loop {
         match ws.read().expect("a message") {
             Message::Text(t) => return t.to_string(),
@@ -193,7 +195,7 @@ pub fn next_text(ws: &mut Client) -> String {
 }
 
 /// Reads until the server's close frame; returns its code and reason.
-pub fn expect_close(ws: &mut Client) -> (u16, String) {
+pub fn expect_close<S: Read + Write>(ws: &mut WebSocket<S>) -> (u16, String) {
     loop {
         match ws.read() {
             Ok(Message::Close(Some(frame))) => {

@@ -87,6 +87,11 @@ impl Pair {
         self.der = made.cert.der().clone();
     }
 
+    /// The folder the pair is in.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     pub fn settings(&self) -> Arc<TlsSettings> {
         Arc::new(TlsSettings::load(&self.cert, &self.key).expect("the pair loads"))
     }
@@ -264,4 +269,62 @@ impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
 
 fn algorithms() -> rustls::crypto::WebPkiSupportedAlgorithms {
     rustls::crypto::ring::default_provider().signature_verification_algorithms
+}
+
+/// A ClientHello that offers TLS 1.1 only (no supported_versions extension),
+/// otherwise acceptable: cipher suites, groups and signature schemes that
+/// the server has.
+pub fn tls11_client_hello() -> Vec<u8> {
+    let mut hello = vec![0x03, 0x02];
+    hello.extend([0x42; 32]);
+    hello.push(0);
+    hello.extend([0x00, 0x06, 0xc0, 0x2b, 0xc0, 0x09, 0xc0, 0x13]);
+    hello.extend([0x01, 0x00]);
+    let extensions = [
+        &[0x00, 0x0d, 0x00, 0x06, 0x00, 0x04, 0x04, 0x03, 0x08, 0x04][..],
+        &[0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x17, 0x00, 0x1d],
+        &[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00],
+    ]
+    .concat();
+    hello.extend([0x00, extensions.len() as u8]);
+    hello.extend(extensions);
+    let mut handshake = vec![0x01, 0x00, 0x00, hello.len() as u8];
+    handshake.extend(hello);
+    let mut record = vec![0x16, 0x03, 0x01, 0x00, handshake.len() as u8];
+    record.extend(handshake);
+    record
+}
+
+/// Alice over wss with the Authorization header, greeting read.
+pub fn wss_alice(server: &Server, pair: &Pair) -> WssClient {
+    let bearer = format!("Bearer {}", super::ALICE);
+    let (mut ws, _) = wss_connect(
+        server.local_addr(),
+        &pair.der,
+        "/ws",
+        &[("Authorization", &bearer)],
+    )
+    .expect("alice connects over wss");
+    assert_eq!(super::next_text(&mut ws), "Hello alice");
+    ws
+}
+
+pub fn wss_echo(ws: &mut WssClient, text: &str) {
+    ws.send(tungstenite::Message::text(text)).unwrap();
+    assert_eq!(super::next_text(ws), format!("Message text was: {text}"));
+}
+
+pub fn refused_https(result: WssConnected) -> String {
+    match result {
+        Err(tungstenite::Error::Http(response)) => {
+            let body = response.body().clone().unwrap_or_default();
+            let mut text = format!("{}\r\n", response.status().as_u16());
+            for (name, value) in response.headers() {
+                text.push_str(&format!("{name}: {}\r\n", value.to_str().unwrap()));
+            }
+            text + "\r\n" + &String::from_utf8_lossy(&body)
+        }
+        Err(e) => panic!("expected an HTTP refusal, got {e}"),
+        Ok(_) => panic!("expected a refusal, got a session"),
+    }
 }
