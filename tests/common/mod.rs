@@ -141,25 +141,31 @@ pub fn body(answer: &str) -> &str {
 pub type Client = WebSocket<TcpStream>;
 
 /// What connecting gives: a session and its 101, or tungstenite's error.
-pub type Connected = Result<(Client, http::Response<Option<Vec<u8>>>), tungstenite::Error>;
+pub type Connected = Upgraded<TcpStream>;
 
-/// Opens a WebSocket to `target` (e.g. `/ws?token=...`) with extra headers.
-pub fn connect(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Connected {
-    let mut request = format!("ws://{addr}{target}")
-        .into_client_request()
-        .unwrap();
+/// What a client handshake over a stream of type `S` gives.
+pub type Upgraded<S> = Result<(WebSocket<S>, http::Response<Option<Vec<u8>>>), tungstenite::Error>;
+
+/// The client side of the upgrade to `url` with extra headers, over `stream`.
+pub fn handshake<S: Read + Write>(url: &str, headers: &[(&str, &str)], stream: S) -> Upgraded<S> {
+    let mut request = url.into_client_request().unwrap();
     for (name, value) in headers {
         request.headers_mut().append(
             http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
             http::HeaderValue::from_str(value).unwrap(),
         );
     }
-    let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
     tungstenite::client(request, stream).map_err(|e| match e {
         tungstenite::HandshakeError::Failure(e) => e,
         tungstenite::HandshakeError::Interrupted(_) => panic!("handshake interrupted"),
     })
+}
+
+/// Opens a WebSocket to `target` (e.g. `/ws?token=...`) with extra headers.
+pub fn connect(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Connected {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    handshake(&format!("ws://{addr}{target}"), headers, stream)
 }
 
 /// Connects as alice with the Authorization header and reads the greeting.
@@ -323,19 +329,7 @@ pub fn connect_from_ip(
     target: &str,
     headers: &[(&str, &str)],
 ) -> Connected {
-    let mut request = format!("ws://{addr}{target}")
-        .into_client_request()
-        .unwrap();
-    for (name, value) in headers {
-        request.headers_mut().append(
-            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            http::HeaderValue::from_str(value).unwrap(),
-        );
-    }
     let stream = connect_from(local, addr);
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    tungstenite::client(request, stream).map_err(|e| match e {
-        tungstenite::HandshakeError::Failure(e) => e,
-        tungstenite::HandshakeError::Interrupted(_) => panic!("handshake interrupted"),
-    })
+    handshake(&format!("ws://{addr}{target}"), headers, stream)
 }

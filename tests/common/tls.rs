@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
-use tungstenite::client::IntoClientRequest;
 use tungstenite::{WebSocket, http};
 use wsauth::tls::TlsSettings;
 use wsauth::{Config, Server, TokenStore};
@@ -190,20 +189,11 @@ pub fn wss_connect(
     target: &str,
     headers: &[(&str, &str)],
 ) -> WssConnected {
-    let mut request = format!("wss://{addr}{target}")
-        .into_client_request()
-        .unwrap();
-    for (name, value) in headers {
-        request.headers_mut().append(
-            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            http::HeaderValue::from_str(value).unwrap(),
-        );
-    }
-    let stream = tls_connect(addr, root);
-    tungstenite::client(request, stream).map_err(|e| match e {
-        tungstenite::HandshakeError::Failure(e) => e,
-        tungstenite::HandshakeError::Interrupted(_) => panic!("handshake interrupted"),
-    })
+    super::handshake(
+        &format!("wss://{addr}{target}"),
+        headers,
+        tls_connect(addr, root),
+    )
 }
 
 /// The certificate a new connection is served.
