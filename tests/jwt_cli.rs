@@ -6,7 +6,6 @@ mod common;
 
 use common::process::*;
 use common::*;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tungstenite::Message;
 
@@ -20,36 +19,6 @@ fn pyjwt(name: &str) -> String {
         .unwrap()
         .trim()
         .to_string()
-}
-
-/// A file of its own for each test, removed afterwards.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(name: &str, contents: &[u8]) -> TempFile {
-        let path =
-            std::env::temp_dir().join(format!("wsauth-jwt-cli-{}-{name}", std::process::id()));
-        std::fs::write(&path, contents).unwrap();
-        TempFile(path)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-fn bearer(addr: std::net::SocketAddr, token: &str) -> Connected {
-    connect(
-        addr,
-        "/ws",
-        &[("Authorization", &format!("Bearer {token}"))],
-    )
 }
 
 /// Asserts that no part of `token` (header, payload, signature) is in `text`.
@@ -111,12 +80,12 @@ fn with_a_key_and_no_token_no_demo_token_is_made_and_pyjwt_tokens_work() {
         ("es256_kid", "erin"),
         ("eddsa_kid", "edna"),
     ] {
-        let (mut ws, _) = bearer(addr, &pyjwt(name)).expect("a session");
+        let (mut ws, _) = connect_bearer(addr, &pyjwt(name)).expect("a session");
         assert_eq!(next_text(&mut ws), format!("Hello {user}"), "{name}");
     }
-    assert_eq!(refused_status(bearer(addr, &pyjwt("none"))), 401);
+    assert_eq!(refused_status(connect_bearer(addr, &pyjwt("none"))), 401);
     // A kid names JWKS keys only: a PEM key, having none, is tried for any kid.
-    let (mut ws, _) = bearer(addr, &pyjwt("unknown_kid")).expect("verified by the PEM key");
+    let (mut ws, _) = connect_bearer(addr, &pyjwt("unknown_kid")).expect("verified by the PEM key");
     assert_eq!(next_text(&mut ws), "Hello alice");
     let (rest, stderr) = wsauth.stop();
     assert_eq!(rest, Vec::<String>::new(), "only the listen line");
@@ -143,7 +112,7 @@ fn static_tokens_still_work_beside_the_keys() {
         ],
         &[],
     );
-    let (mut ws, _) = bearer(addr, "Sekrit42").unwrap();
+    let (mut ws, _) = connect_bearer(addr, "Sekrit42").unwrap();
     assert_eq!(next_text(&mut ws), "Hello bob");
     drop(ws);
     wsauth.stop();
@@ -211,10 +180,10 @@ fn issuer_audience_user_claim_and_leeway_flags_apply() {
         &[],
     );
     // iss and aud ["other", "wsauth"]: accepted.
-    let (mut ws, _) = bearer(addr, &pyjwt("aud_array")).unwrap();
+    let (mut ws, _) = connect_bearer(addr, &pyjwt("aud_array")).unwrap();
     assert_eq!(next_text(&mut ws), "Hello alice");
     // No iss, no aud: refused.
-    assert_eq!(refused_status(bearer(addr, &pyjwt("hs256"))), 401);
+    assert_eq!(refused_status(connect_bearer(addr, &pyjwt("hs256"))), 401);
     drop(ws);
     wsauth.stop();
 }
@@ -237,7 +206,7 @@ fn sighup_rereads_key_files_and_revokes_sessions_whose_token_no_longer_verifies(
     let file = TempFile::new("hup.secret", &secret);
     let (wsauth, addr) = Wsauth::serve(&["--jwt-secret-file", file.path()], &[]);
     let token = pyjwt("hs256");
-    let (mut alice, _) = bearer(addr, &token).unwrap();
+    let (mut alice, _) = connect_bearer(addr, &token).unwrap();
     assert_eq!(next_text(&mut alice), "Hello alice");
     // Same length, same modification time: only SIGHUP can notice.
     let mut rotated = secret.clone();
@@ -247,7 +216,7 @@ fn sighup_rereads_key_files_and_revokes_sessions_whose_token_no_longer_verifies(
     let signalled = Instant::now();
     assert_eq!(expect_close(&mut alice), (1008, "token revoked".into()));
     assert!(signalled.elapsed() < Duration::from_secs(2));
-    assert_eq!(refused_status(bearer(addr, &token)), 401);
+    assert_eq!(refused_status(connect_bearer(addr, &token)), 401);
     let (_, stderr) = wsauth.stop();
     assert_shows_no_part_of(&stderr, &token);
 }
@@ -257,7 +226,7 @@ fn a_key_file_that_fails_to_parse_logs_one_error_naming_it_and_keeps_the_keys() 
     let file = TempFile::new("typo.json", &std::fs::read(fixture("jwks.json")).unwrap());
     let (wsauth, addr) = Wsauth::serve(&["--jwt-jwks", file.path()], &[]);
     let token = pyjwt("rs256_kid");
-    let (mut rita, _) = bearer(addr, &token).unwrap();
+    let (mut rita, _) = connect_bearer(addr, &token).unwrap();
     assert_eq!(next_text(&mut rita), "Hello rita");
     // Replaced at once, as `mv` does, so no check can see a half-written file.
     let broken = TempFile::new("typo.json.new", b"{\"keys\": [ oops");
@@ -269,7 +238,7 @@ fn a_key_file_that_fails_to_parse_logs_one_error_naming_it_and_keeps_the_keys() 
         assert_eq!(next_text(&mut rita), "Message text was: ping");
         std::thread::sleep(Duration::from_millis(250));
     }
-    let (mut again, _) = bearer(addr, &token).unwrap();
+    let (mut again, _) = connect_bearer(addr, &token).unwrap();
     assert_eq!(next_text(&mut again), "Hello rita");
     drop((rita, again));
     let (_, stderr) = wsauth.stop();
@@ -296,7 +265,7 @@ fn a_jwt_session_ends_with_1008_token_expired_after_exp_plus_leeway() {
     let claims = serde_json::json!({ "sub": "alice", "exp": exp });
     let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
-    let (mut ws, _) = bearer(addr, &token).unwrap();
+    let (mut ws, _) = connect_bearer(addr, &token).unwrap();
     assert_eq!(next_text(&mut ws), "Hello alice");
     let close = loop {
         match ws.read() {

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod frames;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 pub mod process;
 pub mod proxies;
 #[cfg(feature = "tls")]
@@ -166,6 +168,15 @@ pub fn connect(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Conn
     let stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     handshake(&format!("ws://{addr}{target}"), headers, stream)
+}
+
+/// Opens a WebSocket to `/ws` with `Authorization: Bearer TOKEN`.
+pub fn connect_bearer(addr: SocketAddr, token: &str) -> Connected {
+    connect(
+        addr,
+        "/ws",
+        &[("Authorization", &format!("Bearer {token}"))],
+    )
 }
 
 /// Connects as alice with the Authorization header and reads the greeting.

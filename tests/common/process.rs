@@ -155,16 +155,22 @@ pub fn finish(args: &[&str]) -> Finished {
     }
 }
 
-/// A file of its own for each test (a tokens file), removed afterwards.
+/// A file of its own for each test (a tokens or key file), removed afterwards.
 pub struct TempFile(pub PathBuf);
 
 impl TempFile {
     /// Writes `contents` to a file named after `name` and this test process.
     pub fn new(name: &str, contents: &[u8]) -> TempFile {
-        let path =
-            std::env::temp_dir().join(format!("wsauth-cli-{}-{name}.tokens", std::process::id()));
+        let path = std::env::temp_dir().join(format!("wsauth-{}-{name}", std::process::id()));
         std::fs::write(&path, contents).unwrap();
         TempFile(path)
+    }
+
+    /// Replaces the file at once, as `mv` does, so no check sees half of it.
+    pub fn rewrite(&self, contents: &[u8]) {
+        let new = self.0.with_extension("new");
+        std::fs::write(&new, contents).unwrap();
+        std::fs::rename(&new, &self.0).unwrap();
     }
 
     /// The path, as a command-line argument.
