@@ -4,7 +4,7 @@
 
 use crate::auth::Identity;
 use crate::link::{Link, SendError};
-use crate::message::{Message, data_frame, sendable_code, short_reason};
+use crate::message::{Message, data_frame, data_frame_of, sendable_code, short_reason};
 use crate::push::{SessionHandle, Sessions};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -119,6 +119,14 @@ impl<'a> Reply<'a> {
         self.send_frame(&data_frame(Data::Binary, data.as_ref()));
     }
 
+    /// Sends, as one text message, `first` followed by `second`.
+    pub(crate) fn text_of(&mut self, first: &str, second: &str) {
+        self.send_frame(&data_frame_of(
+            Data::Text,
+            &[first.as_bytes(), second.as_bytes()],
+        ));
+    }
+
     /// Sends a message now.
     pub fn send(&mut self, message: &Message) {
         self.send_frame(&message.to_frame());
@@ -183,14 +191,7 @@ impl Handler for Echo {
     }
 
     fn on_text(&mut self, text: &str, reply: &mut Reply<'_>) {
-        if self.prefix.is_empty() {
-            reply.text(text);
-        } else {
-            let mut answer = String::with_capacity(self.prefix.len() + text.len());
-            answer.push_str(&self.prefix);
-            answer.push_str(text);
-            reply.text(answer);
-        }
+        reply.text_of(&self.prefix, text);
     }
 
     fn on_binary(&mut self, data: &[u8], reply: &mut Reply<'_>) {

@@ -50,15 +50,23 @@ impl From<Vec<u8>> for Message {
 
 /// One unfragmented, unmasked data frame (what a server sends).
 pub(crate) fn data_frame(kind: Data, payload: &[u8]) -> Vec<u8> {
+    data_frame_of(kind, &[payload])
+}
+
+/// One data frame whose payload is `parts` one after the other, written
+/// into the frame directly (an echo's prefix and text: one copy, not two).
+pub(crate) fn data_frame_of(kind: Data, parts: &[&[u8]]) -> Vec<u8> {
     let header = FrameHeader {
         opcode: OpCode::Data(kind),
         ..FrameHeader::default()
     };
-    let length = payload.len() as u64;
-    let mut frame = Vec::with_capacity(header.len(length) + payload.len());
+    let length: usize = parts.iter().map(|p| p.len()).sum();
+    let mut frame = Vec::with_capacity(header.len(length as u64) + length);
     // Formatting into a Vec cannot fail.
-    let _ = header.format(length, &mut frame);
-    frame.extend_from_slice(payload);
+    let _ = header.format(length as u64, &mut frame);
+    for part in parts {
+        frame.extend_from_slice(part);
+    }
     frame
 }
 
