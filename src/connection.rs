@@ -20,13 +20,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Serves one accepted connection on the calling thread, up to the upgrade;
-/// returns the session to run, if there is one.
-/// `ticket` is its place among the pending connections, counted against the
-/// PROXY header's source once that is read.
-pub fn serve(stream: Arc<TcpStream>, shared: &Shared, ticket: Option<Ticket>) -> Option<Upgraded> {
-    let Ok(tcp_peer) = stream.peer_addr() else {
-        return None;
-    };
+/// returns the session to run, if there is one. Never inlined: the frames of
+/// the head and the handshake are gone before the session runs on this stack.
+/// `tcp_peer` is the address `accept` gave; `ticket` its place among the
+/// pending connections, counted against the PROXY header's source once that
+/// is read.
+#[inline(never)]
+pub fn serve(
+    stream: Arc<TcpStream>,
+    tcp_peer: SocketAddr,
+    shared: &Shared,
+    ticket: Option<Ticket>,
+) -> Option<Upgraded> {
     let timeout = shared.config.handshake_timeout;
     // The PROXY header, the TLS handshake and the head share one deadline;
     // the PROXY header and the head one byte budget.

@@ -33,8 +33,9 @@ pub enum Admission {
 
 /// A connection that passed the upgrade, ready for its session.
 pub struct Upgraded {
-    /// The WebSocket, the 101 already sent.
-    pub ws: WebSocket<SessionStream>,
+    /// The WebSocket, the 101 already sent. Boxed: it is moved from the
+    /// handshake to the session, and a session's stack stays shallow.
+    pub ws: Box<WebSocket<SessionStream>>,
     /// What other threads may touch of the session.
     pub link: Arc<Link>,
     /// How the client was admitted.
@@ -231,12 +232,12 @@ pub fn upgrade(
                 shared.config.write_timeout,
                 shared.metrics.clone(),
             );
-            let ws = WebSocket::from_partially_read(
-                SessionStream(link.clone()),
+            let ws = Box::new(WebSocket::from_partially_read(
+                SessionStream::new(link.clone()),
                 head.rest.clone(),
                 Role::Server,
                 Some(shared.ws_config),
-            );
+            ));
             Some(Upgraded {
                 ws,
                 link,

@@ -5,6 +5,7 @@ use crate::transport::Transport;
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// Largest request head (request line, headers, blank line) accepted.
@@ -232,13 +233,20 @@ pub fn close_gracefully(transport: &Transport) {
         return;
     }
     // Over TLS too the raw bytes are drained: nothing more is decrypted.
-    let mut stream = transport.tcp();
+    let stream = transport.tcp();
     // Nothing unread: closing now sends no reset, so there is nothing to wait
     // for (the usual case; it saves a blocking read and a wake-up).
     if !has_unread_bytes(stream) {
         return;
     }
-    let deadline = Instant::now() + LINGER;
+    drain_until(stream, Instant::now() + LINGER);
+}
+
+/// Reads and drops what the peer sends until it closes or `deadline`.
+/// Never inlined: its buffer stays off the stack of the callers' callers
+/// (a session's frames stay resident while it waits).
+#[inline(never)]
+fn drain_until(mut stream: &TcpStream, deadline: Instant) {
     let mut sink = [0u8; 4096];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -252,12 +260,12 @@ pub fn close_gracefully(transport: &Transport) {
     }
 }
 
-/// Whether bytes from the peer wait unread (a one-byte peek that never blocks).
+/// Whether bytes from the peer wait unread: a one-byte peek that never
+/// blocks, one system call.
 fn has_unread_bytes(stream: &TcpStream) -> bool {
-    if stream.set_nonblocking(true).is_err() {
-        return true;
-    }
-    let unread = matches!(stream.peek(&mut [0u8; 1]), Ok(n) if n > 0);
-    let _ = stream.set_nonblocking(false);
-    unread
+    let mut byte = 0u8;
+    let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
+    // SAFETY: a one-byte buffer that lives across the call; the descriptor is owned by `stream`.
+    let peeked = unsafe { libc::recv(stream.as_raw_fd(), (&raw mut byte).cast(), 1, flags) };
+    peeked > 0
 }

@@ -1,10 +1,11 @@
 //! wsauth: a small, synchronous, thread-per-connection WebSocket server that
 //! checks a token *before* the upgrade.
 //!
-//! A connection flows through one module per step, in `src/`: `server`
-//! accepts it (keeping to the connection and per-IP limits) and gives it a
-//! thread → `http` reads the request head (after a `proxy_protocol` header,
-//! if configured) and `client_ip` says who the client is → `router` picks
+//! A connection flows through one module per step, in `src/`, all on the
+//! thread of `listener` that accepted it: `server` admits it (the connection
+//! and per-IP limits) → `http` reads the request head (after a
+//! `proxy_protocol` header, if configured) and `client_ip` says who the
+//! client is → `router` picks
 //! the page, the health check, the metrics or the upgrade → `handshake` runs
 //! tungstenite's `accept_hdr` with the admission checks (`credentials`,
 //! [`auth`], `throttle`) → `session` runs the session's [`Handler`].
@@ -47,14 +48,16 @@ mod handler;
 pub mod handshake;
 #[doc(hidden)]
 pub mod http;
+mod inbox;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 mod link;
+mod listener;
 mod message;
 #[doc(hidden)]
 pub mod metrics;
+mod pages;
 mod pending;
-mod pool;
 #[doc(hidden)]
 pub mod proxy_protocol;
 mod push;

@@ -11,6 +11,7 @@
 //! ever split between two writers.
 
 use crate::http::is_timeout;
+use crate::inbox::Inbox;
 use crate::metrics::Metrics;
 use crate::transport::Transport;
 use std::io::{self, Read, Write};
@@ -313,18 +314,37 @@ impl Link {
 }
 
 /// The stream tungstenite runs the session on: reads from the socket (or
-/// its TLS stream), writes through the link's writer lock.
-pub struct SessionStream(pub Arc<Link>);
+/// its TLS stream) through the session's inbox, writes through the link's
+/// writer lock.
+pub struct SessionStream {
+    link: Arc<Link>,
+    inbox: Inbox,
+}
+
+impl SessionStream {
+    /// The stream of the session `link` belongs to.
+    pub fn new(link: Arc<Link>) -> SessionStream {
+        SessionStream {
+            link,
+            inbox: Inbox::default(),
+        }
+    }
+
+    /// Gives the inbox's memory back while the session is quiet.
+    pub fn release_inbox(&mut self) {
+        self.inbox.release();
+    }
+}
 
 impl Read for SessionStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0.stream.read(buf)
+        self.inbox.read(&self.link.stream, buf)
     }
 }
 
 impl Write for SessionStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.0.write_frames(buf, true) {
+        match self.link.write_frames(buf, true) {
             Ok(()) => Ok(buf.len()),
             // Never a WouldBlock: tungstenite would keep the frame and retry,
             // and the session would take it for a read timeout.

@@ -26,7 +26,7 @@ pub type Ticket = u64;
 pub enum Refused {
     /// Its IP already has the most pending connections allowed.
     OverCap,
-    /// It was closed to make room meanwhile.
+    /// It was closed to make room meanwhile, or the server is stopping.
     Gone,
 }
 
@@ -44,6 +44,8 @@ struct Table {
     /// Oldest first.
     entries: BTreeMap<Ticket, Entry>,
     per_ip: HashMap<IpAddr, usize>,
+    /// The server is stopping: no connection is taken any more.
+    closed: bool,
 }
 
 impl Table {
@@ -95,6 +97,9 @@ impl Pending {
         socket: Option<Arc<TcpStream>>,
     ) -> Result<Ticket, Refused> {
         let mut table = self.table();
+        if table.closed {
+            return Err(Refused::Gone);
+        }
         let ip = ip.filter(|_| self.cap > 0);
         if let Some(ip) = ip {
             let count = table.per_ip.entry(ip).or_default();
@@ -167,15 +172,18 @@ impl Pending {
         true
     }
 
-    /// Shuts every pending connection (the server is stopping): their
-    /// threads, reading a head or waiting for a token, end at once.
+    /// Shuts every pending connection and takes no new one (the server is
+    /// stopping): their threads, reading a head or waiting for a token, end
+    /// at once.
     pub fn cut_all(&self) {
-        let sockets: Vec<Arc<TcpStream>> = self
-            .table()
+        let mut table = self.table();
+        table.closed = true;
+        let sockets: Vec<Arc<TcpStream>> = table
             .entries
             .values()
             .filter_map(|e| e.socket.clone())
             .collect();
+        drop(table);
         for socket in sockets {
             let _ = socket.shutdown(Shutdown::Both);
         }

@@ -1,25 +1,24 @@
-//! The listener: accept connections, give each its own thread, keep to the
-//! connection limit, and stop cleanly.
+//! The server: start it, admit each accepted connection (the connection
+//! limit, the per-IP cap), serve it and its session on the thread that
+//! accepted it, and stop cleanly.
 
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::connection;
 use crate::error::Error;
 use crate::handler::{Echo, Handler, SessionInfo};
-use crate::handshake::{Admission, Upgraded};
+use crate::handshake::Admission;
 use crate::http::Answer;
+use crate::listener::Listener;
 use crate::metrics::{Metrics, RejectionReason};
-use crate::pending::{Pending, Ticket};
-use crate::pool::{Pool, spawn_worker, worker};
+use crate::pending::{Pending, Refused, Ticket};
 use crate::push::Sessions;
 use crate::registry::Registry;
 use crate::session;
 use crate::state::Shared;
 use crate::throttle::Throttle;
 use std::io::{Read, Write};
-use std::net::{
-    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
-};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,22 +27,15 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use tungstenite::protocol::WebSocketConfig;
 
-/// tungstenite's read buffer per session; messages larger than it are read in
-/// several steps (its default, 128 KiB, is zero-filled before every read).
-const READ_BUFFER_BYTES: usize = 4096;
+/// tungstenite's read buffer per session, filled from the session's inbox
+/// (which reads the socket in larger steps): small, since it is zero-filled
+/// before every read and stays allocated while the session is idle.
+const READ_BUFFER_BYTES: usize = 1024;
 /// How long stopping waits for sessions to end: their close frames, and a
 /// handler's cleanup (an `--exec` program gets 2 s, then SIGTERM, then 2 s).
 const STOP_GRACE: Duration = Duration::from_millis(4500);
 /// Longest timeout honoured; more would overflow `Instant` arithmetic.
 const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// The threads kept for reuse: connection threads (head, handshake) and
-/// session threads.
-#[derive(Default)]
-struct Pools {
-    connections: Pool<(Arc<TcpStream>, Slot)>,
-    sessions: Pool<(Upgraded, Slot)>,
-}
 
 /// A running server. Dropping it stops it, as [`Server::stop`] does.
 ///
@@ -58,8 +50,7 @@ struct Pools {
 pub struct Server {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    pools: Arc<Pools>,
-    accept_thread: Option<JoinHandle<()>>,
+    listener: Option<Arc<Listener>>,
     tick_thread: Option<JoinHandle<()>>,
     stop_ticking: Option<mpsc::Sender<()>>,
 }
@@ -106,11 +97,6 @@ impl Server {
         config.handshake_timeout = config.handshake_timeout.min(MAX_TIMEOUT);
         config.idle_timeout = config.idle_timeout.map(|t| t.min(MAX_TIMEOUT));
         config.write_timeout = config.write_timeout.min(MAX_TIMEOUT);
-        let listener = TcpListener::bind(&addr).map_err(|source| Error::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
-        let local = listener.local_addr()?;
         let ws_config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_BYTES)
             .write_buffer_size(0)
@@ -135,11 +121,14 @@ impl Server {
             metrics: Arc::new(Metrics::default()),
             pending: Pending::new(pending_cap),
         });
-        let pools = Arc::new(Pools::default());
-        let (accept_shared, accept_pools) = (shared.clone(), pools.clone());
-        let accept_thread = thread::Builder::new()
-            .name("wsauth-accept".into())
-            .spawn(move || accept_loop(listener, accept_shared, accept_pools))?;
+        let serve_shared = shared.clone();
+        let serve = move |stream, peer| serve_accepted(stream, peer, &serve_shared);
+        let listener = Listener::bind(&addr, Box::new(serve)).map_err(|source| Error::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let local = listener.local_addr()?;
+        listener.start()?;
         let (stop_ticking, ticks) = mpsc::channel();
         let tick_shared = shared.clone();
         let tick_thread = thread::Builder::new()
@@ -148,8 +137,7 @@ impl Server {
         Ok(Server {
             addr: local,
             shared,
-            pools,
-            accept_thread: Some(accept_thread),
+            listener: Some(listener),
             tick_thread: Some(tick_thread),
             stop_ticking: Some(stop_ticking),
         })
@@ -197,16 +185,11 @@ impl Server {
     }
 
     fn shutdown(&mut self) {
-        let Some(accept_thread) = self.accept_thread.take() else {
+        let Some(listener) = self.listener.take() else {
             return;
         };
         self.shared.stopping.store(true, Ordering::SeqCst);
-        self.pools.connections.release();
-        self.pools.sessions.release();
-        // Wake the blocked accept() with a connection of our own.
-        if TcpStream::connect_timeout(&reachable(self.addr), Duration::from_secs(1)).is_ok() {
-            let _ = accept_thread.join();
-        }
+        listener.stop();
         self.stop_ticking.take();
         if let Some(tick_thread) = self.tick_thread.take() {
             let _ = tick_thread.join();
@@ -215,9 +198,12 @@ impl Server {
         self.shared.registry.close_all(STOP_GRACE);
         // Connections not yet sessions: heads being read are cut off, and an
         // upgrade already answered 101 gets its 1001 when it tries to join.
-        // Wait for them, so that none is cut by the process exiting.
+        // Wait for them, and for every connection thread to end, so that no
+        // connection is cut by the process exiting and the port is free.
         self.shared.pending.cut_all();
-        while self.shared.open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        while (self.shared.open.load(Ordering::SeqCst) > 0 || listener.threads() > 0)
+            && Instant::now() < deadline
+        {
             thread::sleep(Duration::from_millis(5));
         }
         self.shared.pending.flush_logs(true);
@@ -230,85 +216,33 @@ impl Drop for Server {
     }
 }
 
-/// The address to connect to in order to reach a listener bound to `addr`.
-fn reachable(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
-        }
-        _ => addr,
-    }
-}
-
-fn accept_loop(listener: TcpListener, shared: Arc<Shared>, pools: Arc<Pools>) {
-    loop {
-        let accepted = listener.accept();
-        if shared.stopping.load(Ordering::SeqCst) {
+/// Admits a connection a connection thread accepted (the per-IP cap, the
+/// connection limit), then serves it, its session included, on that thread.
+fn serve_accepted(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+    // Past its IP's cap: closed at once, before it costs a read.
+    let stream = Arc::new(stream);
+    let Some(ticket) = take_pending(shared, &stream, peer.ip()) else {
+        return;
+    };
+    let max = shared.config.max_connections;
+    let open = shared.open.fetch_add(1, Ordering::SeqCst);
+    if open >= max {
+        // Full: the oldest connection not yet a session makes room; only
+        // when every connection is a session does the newcomer get 503.
+        // A closed one gives its place back when its thread has seen the
+        // close: until then at most `max` more are let in.
+        if open < max.saturating_mul(2) && shared.pending.close_oldest(ticket) {
+            shared.metrics.rejected(RejectionReason::Evicted);
+        } else {
+            shared.open.fetch_sub(1, Ordering::SeqCst);
+            shared.pending.remove(ticket);
+            shared.metrics.rejected(RejectionReason::Busy);
+            refuse_busy(&stream, peer, shared);
             return;
         }
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors, usually: back off instead of spinning.
-                log::warn!("accept failed: {e}");
-                thread::sleep(Duration::from_millis(50));
-                continue;
-            }
-        };
-        // Past its IP's cap: closed at once, before it costs a thread or a read.
-        let stream = Arc::new(stream);
-        let Some(ticket) = take_pending(&shared, &stream, peer.ip()) else {
-            continue;
-        };
-        let max = shared.config.max_connections;
-        let open = shared.open.fetch_add(1, Ordering::SeqCst);
-        if open >= max {
-            // Full: the oldest connection not yet a session makes room; only
-            // when every connection is a session does the newcomer get 503.
-            // A closed one gives its place back when its thread has seen the
-            // close: until then at most `max` more are let in.
-            if open < max.saturating_mul(2) && shared.pending.close_oldest(ticket) {
-                shared.metrics.rejected(RejectionReason::Evicted);
-            } else {
-                shared.open.fetch_sub(1, Ordering::SeqCst);
-                shared.pending.remove(ticket);
-                shared.metrics.rejected(RejectionReason::Busy);
-                refuse_busy(&stream, &shared);
-                continue;
-            }
-        }
-        shared.metrics.connection_accepted();
-        let slot = Slot(shared.clone(), pools.clone(), Some(ticket));
-        let job = (stream, slot);
-        // A thread that finished its last connection takes it; else a new one.
-        if let Some(job) = pools.connections.offer(job) {
-            let (worker_shared, worker_pools) = (shared.clone(), pools.clone());
-            spawn_worker("wsauth-conn", move || {
-                worker(
-                    job,
-                    &worker_pools.connections,
-                    &worker_shared.stopping,
-                    serve_guarded,
-                )
-            });
-        }
     }
-}
-
-/// Hands an upgraded connection to a session thread: a waiting one, else a
-/// new one. Sessions run on threads of their own, apart from the threads that
-/// read heads and run handshakes, whose deeper stacks would otherwise stay
-/// resident for the whole life of every idle session.
-fn start_session(job: (Upgraded, Slot)) {
-    let (shared, pools) = (job.1.0.clone(), job.1.1.clone());
-    if let Some(job) = pools.sessions.offer(job) {
-        spawn_worker("wsauth-session", move || {
-            worker(job, &pools.sessions, &shared.stopping, run_session_guarded)
-        });
-    }
+    shared.metrics.connection_accepted();
+    serve_guarded(stream, peer, Slot(shared, Some(ticket)));
 }
 
 /// Registers a new connection as pending, counted against its IP's
@@ -321,31 +255,33 @@ fn take_pending(shared: &Shared, stream: &Arc<TcpStream>, peer: IpAddr) -> Optio
     // The list shares the socket, to close the connection by.
     match shared.pending.add(counted, Some(stream.clone())) {
         Ok(ticket) => Some(ticket),
-        Err(_) => {
+        Err(Refused::OverCap) => {
             shared.metrics.rejected(RejectionReason::PendingPerIp);
             if let Some(ip) = counted {
                 shared.pending.note_refusal(ip);
             }
             None
         }
+        // The server is stopping.
+        Err(Refused::Gone) => None,
     }
 }
 
 /// Holds one of the `max_connections` places, and while the connection is
 /// not yet a session its pending ticket; gives both back when dropped, even
 /// if the connection's thread panics.
-struct Slot(Arc<Shared>, Arc<Pools>, Option<Ticket>);
+struct Slot<'a>(&'a Shared, Option<Ticket>);
 
-impl Slot {
+impl Slot<'_> {
     /// The connection is a session now (or over): no longer pending.
     fn settle(&mut self) {
-        if let Some(ticket) = self.2.take() {
+        if let Some(ticket) = self.1.take() {
             self.0.pending.remove(ticket);
         }
     }
 }
 
-impl Drop for Slot {
+impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.settle();
         self.0.open.fetch_sub(1, Ordering::SeqCst);
@@ -353,55 +289,44 @@ impl Drop for Slot {
     }
 }
 
-fn serve_guarded((stream, mut slot): (Arc<TcpStream>, Slot)) {
-    let peer = stream.peer_addr().ok();
+/// Serves a connection up to its upgrade, then its session, on this thread;
+/// a panic in either is logged and ends only this connection.
+fn serve_guarded(stream: Arc<TcpStream>, peer: SocketAddr, mut slot: Slot<'_>) {
+    let shared = slot.0;
     let served = catch_unwind(AssertUnwindSafe(|| {
-        connection::serve(stream, &slot.0, slot.2)
+        connection::serve(stream, peer, shared, slot.1)
     }));
-    match served {
-        Ok(Some(upgraded)) => {
-            // Authenticated by the upgrade itself: a session from here on.
-            if matches!(upgraded.admission, Admission::Authenticated { .. }) {
-                slot.settle();
-            }
-            start_session((upgraded, slot))
-        }
-        Ok(None) => {}
-        Err(panic) => log_panic(peer, panic.as_ref()),
+    let upgraded = match served {
+        Ok(Some(upgraded)) => upgraded,
+        Ok(None) => return,
+        Err(panic) => return log_panic(peer, panic.as_ref()),
+    };
+    // Authenticated by the upgrade itself: a session from here on.
+    if matches!(upgraded.admission, Admission::Authenticated { .. }) {
+        slot.settle();
     }
-}
-
-fn run_session_guarded((upgraded, mut slot): (Upgraded, Slot)) {
-    let peer = Some(upgraded.link.peer());
-    let shared = slot.0.clone();
-    let run = || session::run(upgraded, &shared, || slot.settle());
+    let peer = upgraded.link.peer();
+    let run = || session::run(upgraded, shared, || slot.settle());
     if let Err(panic) = catch_unwind(AssertUnwindSafe(run)) {
         log_panic(peer, panic.as_ref());
     }
 }
 
-fn log_panic(peer: Option<SocketAddr>, panic: &(dyn std::any::Any + Send)) {
+fn log_panic(peer: SocketAddr, panic: &(dyn std::any::Any + Send)) {
     let what = panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_default();
-    let peer = peer.map(|p| p.to_string()).unwrap_or_default();
     log::error!("{peer}: connection thread panicked: {what}");
 }
 
-/// Answers 503 on the accept thread itself: a short write that fits the
+/// Answers 503 on the accepting thread itself: a short write that fits the
 /// socket buffer, and no waiting for the client. A TLS client is only
 /// closed: a plain-text answer means nothing to it, and a TLS handshake
 /// here would hold up the accept thread.
-fn refuse_busy(mut stream: &TcpStream, shared: &Shared) {
-    log::info!(
-        "{}: rejected: too many connections",
-        stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default()
-    );
+fn refuse_busy(mut stream: &TcpStream, peer: SocketAddr, shared: &Shared) {
+    log::info!("{peer}: rejected: too many connections");
     #[cfg(feature = "tls")]
     if shared.config.tls.is_some() {
         return;
@@ -415,9 +340,17 @@ fn refuse_busy(mut stream: &TcpStream, shared: &Shared) {
     let _ = stream.shutdown(Shutdown::Write);
     // Drain what already arrived, so closing does not reset the connection.
     if stream.set_nonblocking(true).is_ok() {
-        let mut sink = [0u8; 4096];
-        while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+        drain_arrived(stream);
     }
+}
+
+/// Reads and drops what a non-blocking socket has already received. Never
+/// inlined: its buffer would otherwise sit in the frame that stays under
+/// every session run by this thread.
+#[inline(never)]
+fn drain_arrived(mut stream: &TcpStream) {
+    let mut sink = [0u8; 4096];
+    while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
 }
 
 /// Once a second, the shared state's upkeep (see [`Shared::tick`]).

@@ -19,6 +19,9 @@ use tungstenite::{Error, Message, WebSocket};
 
 /// How long we wait for the peer's answer to a close frame we sent.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// A session quiet this long gives back the stack pages its thread touched
+/// deeper down (the handshake's), once per quiet spell.
+const QUIET_AFTER: Duration = Duration::from_secs(1);
 
 /// How a session ended, for the log and the handler.
 struct End {
@@ -46,7 +49,7 @@ enum Event {
 }
 
 struct Session<'a> {
-    ws: WebSocket<SessionStream>,
+    ws: Box<WebSocket<SessionStream>>,
     link: Arc<Link>,
     shared: &'a Shared,
     peer: SocketAddr,
@@ -166,16 +169,20 @@ impl Session<'_> {
         }
         let idle = self.shared.config.idle_timeout;
         let mut last_heard = Instant::now();
-        let mut pinged = false;
+        let (mut pinged, mut quiet) = (false, false);
         loop {
             let idle_at = idle.map(|t| last_heard + t);
             let ping_at = idle.filter(|_| !pinged).map(|t| last_heard + t / 2);
             let expires_at = self.link.expires().map(instant_of);
-            let deadline = [idle_at, ping_at, expires_at].into_iter().flatten().min();
+            let quiet_at = (!quiet).then(|| last_heard + QUIET_AFTER);
+            let deadline = [idle_at, ping_at, expires_at, quiet_at]
+                .into_iter()
+                .flatten()
+                .min();
             let end = match self.next_event(deadline) {
                 Event::Message(message) => {
                     last_heard = Instant::now();
-                    pinged = false;
+                    (pinged, quiet) = (false, false);
                     self.dispatch(message, handler)
                 }
                 Event::Tick => {
@@ -190,6 +197,11 @@ impl Session<'_> {
                             .send(Message::Ping(Default::default()))
                             .err()
                             .map(|e| self.on_error(e))
+                    } else if quiet_at.is_some_and(|t| now >= t) {
+                        quiet = true;
+                        crate::pages::release_unused_stack();
+                        self.ws.get_mut().release_inbox();
+                        None
                     } else {
                         None
                     }

@@ -1,0 +1,111 @@
+//! A session's receive buffer. One read of the socket takes up to
+//! [`INBOX_BYTES`] at once; tungstenite then takes it out in reads of its own
+//! small buffer's size. The inbox is whole pages, touched only as far as
+//! data comes in, and given back to the OS ([`Inbox::release`]) while the
+//! session is quiet: a busy session reads large messages in few system
+//! calls, an idle one holds none of it.
+
+use crate::pages::discard;
+use std::io::{self, Read};
+
+const PAGE_BYTES: usize = 4096;
+/// Most bytes one read of the socket takes.
+pub const INBOX_BYTES: usize = 4 * PAGE_BYTES;
+
+/// One page, page-aligned, so the inbox can be given back page by page.
+#[derive(Clone, Copy)]
+#[repr(C, align(4096))]
+struct Page([u8; PAGE_BYTES]);
+
+/// Bytes read from the socket and not yet handed on.
+#[derive(Default)]
+pub struct Inbox {
+    /// Allocated at the first read.
+    pages: Vec<Page>,
+    /// The unread bytes are `start..end`.
+    start: usize,
+    end: usize,
+}
+
+impl Inbox {
+    fn bytes(&mut self) -> &mut [u8] {
+        let len = self.pages.len() * PAGE_BYTES;
+        // SAFETY: `Page` is `repr(C)` around a byte array, so the pages are
+        // `len` contiguous, initialised bytes, borrowed mutably with `self`.
+        unsafe { std::slice::from_raw_parts_mut(self.pages.as_mut_ptr().cast::<u8>(), len) }
+    }
+
+    /// Fills `out` from what was read before, or else from one read of
+    /// `source` (which may block; its errors come back as they are).
+    pub fn read(&mut self, mut source: impl Read, out: &mut [u8]) -> io::Result<usize> {
+        if self.start == self.end {
+            if self.pages.is_empty() {
+                self.pages = fresh_pages();
+            }
+            let n = source.read(self.bytes())?;
+            (self.start, self.end) = (0, n);
+        }
+        let n = out.len().min(self.end - self.start);
+        let start = self.start;
+        out[..n].copy_from_slice(&self.bytes()[start..start + n]);
+        self.start += n;
+        Ok(n)
+    }
+
+    /// Gives the inbox's pages back to the OS, if it holds nothing unread;
+    /// the next read touches only the pages its data needs.
+    pub fn release(&mut self) {
+        if self.start != self.end || self.pages.is_empty() {
+            return;
+        }
+        let len = self.pages.len() * PAGE_BYTES;
+        // SAFETY: the pages are this inbox's own, page-aligned heap memory
+        // (the allocator's bookkeeping lies outside them), and hold nothing
+        // unread; zeros are as good as their old contents.
+        unsafe { discard(self.pages.as_mut_ptr().cast::<u8>(), len) };
+    }
+}
+
+/// The inbox's zeroed pages. Never inlined: the page-sized value it starts
+/// from would make the frame of every read a page deeper, and each read
+/// would touch that page (a stack probe) while the session waits.
+#[cold]
+#[inline(never)]
+fn fresh_pages() -> Vec<Page> {
+    vec![Page([0; PAGE_BYTES]); INBOX_BYTES / PAGE_BYTES]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_reads_get_every_byte_in_order_across_releases() {
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+        let mut source = data.as_slice();
+        let mut inbox = Inbox::default();
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 1000];
+        loop {
+            let n = inbox.read(&mut source, &mut chunk).expect("a slice reads");
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&chunk[..n]);
+            inbox.release();
+        }
+        assert_eq!(got, data);
+    }
+
+    #[test]
+    fn unread_bytes_survive_a_release() {
+        let mut source: &[u8] = b"hello world";
+        let mut inbox = Inbox::default();
+        let mut five = [0u8; 5];
+        assert_eq!(inbox.read(&mut source, &mut five).expect("reads"), 5);
+        inbox.release();
+        let mut rest = [0u8; 20];
+        let n = inbox.read(&mut source, &mut rest).expect("reads");
+        assert_eq!(&rest[..n], b" world");
+    }
+}

@@ -1,0 +1,158 @@
+//! The listening socket and the connection threads. Each thread accepts a
+//! connection itself, serves it to its end (its session included) on its own
+//! stack, and goes back to accepting: no thread hands a connection to
+//! another, so a connection costs no wake-up of a second thread, no lock and
+//! no queue between accept and its first frame.
+//!
+//! Threads are kept for reuse: creating and ending one maps and unmaps its
+//! stack, and every such change interrupts the other CPUs (a TLB shootdown).
+//! A thread that takes a connection while no other thread is waiting in
+//! `accept` starts one first, so someone always accepts; a thread waits at
+//! most [`IDLE_THREAD_WAIT`] for a connection while others wait too, and at
+//! most [`MAX_IDLE_THREADS`] wait at once.
+
+use crate::http::is_timeout;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+/// How long a waiting thread waits for a connection before it ends (unless
+/// it is the last one waiting).
+pub const IDLE_THREAD_WAIT: Duration = Duration::from_secs(10);
+/// Most threads waiting for a connection at once.
+pub const MAX_IDLE_THREADS: usize = 64;
+/// Stack of each connection thread: the deepest path (a handshake, a log
+/// line) needs a fraction of it, and only touched pages cost memory.
+const CONNECTION_STACK_BYTES: usize = 128 * 1024;
+
+/// What a connection thread runs for each connection it accepts.
+pub type Serve = dyn Fn(TcpStream, SocketAddr) + Send + Sync;
+
+/// The listening socket, shared by the connection threads.
+pub struct Listener {
+    socket: TcpListener,
+    serve: Box<Serve>,
+    /// Threads blocked in `accept`.
+    waiting: AtomicUsize,
+    /// Connection threads alive.
+    threads: AtomicUsize,
+    stopping: AtomicBool,
+}
+
+impl Listener {
+    /// Binds `addr`; accepting starts with [`Listener::start`].
+    pub fn bind(addr: impl ToSocketAddrs, serve: Box<Serve>) -> io::Result<Arc<Listener>> {
+        let socket = TcpListener::bind(addr)?;
+        // `accept` honours the receive timeout (Linux): a waiting thread
+        // wakes now and then to see whether it is still needed.
+        set_receive_timeout(&socket, IDLE_THREAD_WAIT)?;
+        Ok(Arc::new(Listener {
+            socket,
+            serve,
+            waiting: AtomicUsize::new(0),
+            threads: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+        }))
+    }
+
+    /// The address bound.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// Starts the first connection thread.
+    pub fn start(self: &Arc<Self>) -> io::Result<()> {
+        self.spawn_thread()
+    }
+
+    /// Stops accepting: every thread waiting in `accept` returns at once and
+    /// ends; threads serving a connection end when it does.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        // On a listening socket, shutdown wakes every `accept` with an error.
+        // SAFETY: the descriptor is owned by `self.socket`, alive here.
+        unsafe { libc::shutdown(self.socket.as_raw_fd(), libc::SHUT_RDWR) };
+    }
+
+    /// Connection threads still alive.
+    pub fn threads(&self) -> usize {
+        self.threads.load(Ordering::SeqCst)
+    }
+
+    fn spawn_thread(self: &Arc<Self>) -> io::Result<()> {
+        let listener = self.clone();
+        self.threads.fetch_add(1, Ordering::SeqCst);
+        let spawned = thread::Builder::new()
+            .name("wsauth-conn".into())
+            .stack_size(CONNECTION_STACK_BYTES)
+            .spawn(move || listener.connection_thread());
+        if spawned.is_err() {
+            self.threads.fetch_sub(1, Ordering::SeqCst);
+        }
+        spawned.map(drop)
+    }
+
+    /// Accepts and serves connections until this thread is not needed.
+    fn connection_thread(self: Arc<Self>) {
+        while !self.stopping.load(Ordering::SeqCst) {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let accepted = self.socket.accept();
+            let others_waiting = self.waiting.fetch_sub(1, Ordering::SeqCst) - 1;
+            if self.stopping.load(Ordering::SeqCst) {
+                break;
+            }
+            match accepted {
+                Ok((stream, peer)) => {
+                    if others_waiting == 0
+                        && let Err(e) = self.spawn_thread()
+                    {
+                        // The next thread to finish its connection accepts again.
+                        log::warn!("cannot start a connection thread: {e}");
+                    }
+                    (self.serve)(stream, peer);
+                    if self.waiting.load(Ordering::SeqCst) >= MAX_IDLE_THREADS {
+                        break;
+                    }
+                }
+                // Nothing came for a while: end, unless no other thread waits.
+                Err(e) if is_timeout(&e) => {
+                    if others_waiting > 0 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    // Out of file descriptors, usually: back off instead of spinning.
+                    log::warn!("accept failed: {e}");
+                    thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        self.threads.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// `SO_RCVTIMEO`, which std offers for streams but not for listeners.
+fn set_receive_timeout(socket: &TcpListener, timeout: Duration) -> io::Result<()> {
+    let value = libc::timeval {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_usec: libc::suseconds_t::from(timeout.subsec_micros() as i32),
+    };
+    // SAFETY: a valid timeval of the size passed, on a descriptor `socket` owns.
+    let set = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&value as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if set < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
