@@ -36,8 +36,8 @@ pub fn serve(
     // The PROXY header, the TLS handshake and the head share one deadline;
     // the PROXY header and the head one byte budget.
     let deadline = Instant::now() + timeout;
-    // Small messages go out at once; a peer that stops reading cannot block a write forever.
-    let _ = stream.set_nodelay(true);
+    // A peer that stops reading cannot block a write forever. (TCP_NODELAY
+    // comes from the listening socket.)
     let _ = stream.set_write_timeout(Some(timeout));
     let (source, budget) = if shared.config.proxy_protocol {
         let (source, budget) = read_source(&stream, tcp_peer, shared, deadline)?;

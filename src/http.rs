@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub const MAX_HEAD_BYTES: usize = 8192;
 /// Most header lines accepted in a request head.
 const MAX_HEADERS: usize = 64;
+/// How much of a head the first read takes.
+const FIRST_HEAD_READ: usize = 2048;
 /// How long, at most, unread request bytes are drained after an answer, so the
 /// client reads the answer instead of a connection reset.
 const LINGER: Duration = Duration::from_secs(1);
@@ -67,9 +69,13 @@ pub fn read_request_head_within(
     budget: usize,
 ) -> Result<RequestHead, HeadError> {
     let budget = budget.clamp(1, MAX_HEAD_BYTES);
-    let mut buf = vec![0u8; budget];
+    // Most heads are a few hundred bytes: start small, grow up to the budget.
+    let mut buf = vec![0u8; budget.min(FIRST_HEAD_READ)];
     let mut len = 0;
     loop {
+        if len == buf.len() {
+            buf.resize((len * 2).min(budget), 0);
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(HeadError::TimedOut);

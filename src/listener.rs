@@ -48,8 +48,21 @@ impl Listener {
     pub fn bind(addr: impl ToSocketAddrs, serve: Box<Serve>) -> io::Result<Arc<Listener>> {
         let socket = TcpListener::bind(addr)?;
         // `accept` honours the receive timeout (Linux): a waiting thread
-        // wakes now and then to see whether it is still needed.
-        set_receive_timeout(&socket, IDLE_THREAD_WAIT)?;
+        // wakes now and then to see whether it is still needed. Accepted
+        // sockets inherit both options; every read sets its own timeout.
+        set_option(
+            &socket,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            timeval(IDLE_THREAD_WAIT),
+        )?;
+        // Small messages go out at once, without a call per connection.
+        set_option(
+            &socket,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            1 as libc::c_int,
+        )?;
         Ok(Arc::new(Listener {
             socket,
             serve,
@@ -118,12 +131,10 @@ impl Listener {
                         break;
                     }
                 }
-                // Nothing came for a while: end, unless no other thread waits.
-                Err(e) if is_timeout(&e) => {
-                    if others_waiting > 0 {
-                        break;
-                    }
-                }
+                // Nothing came for a while, or accepting failed: end while
+                // another thread waits (one is enough to retry).
+                Err(_) if others_waiting > 0 => break,
+                Err(e) if is_timeout(&e) => {}
                 Err(e) => {
                     // Out of file descriptors, usually: back off instead of spinning.
                     log::warn!("accept failed: {e}");
@@ -135,24 +146,27 @@ impl Listener {
     }
 }
 
-/// `SO_RCVTIMEO`, which std offers for streams but not for listeners.
-fn set_receive_timeout(socket: &TcpListener, timeout: Duration) -> io::Result<()> {
-    let value = libc::timeval {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_usec: libc::suseconds_t::from(timeout.subsec_micros() as i32),
-    };
-    // SAFETY: a valid timeval of the size passed, on a descriptor `socket` owns.
+/// A socket option std does not offer for listeners.
+fn set_option<T>(socket: &TcpListener, level: i32, name: i32, value: T) -> io::Result<()> {
+    // SAFETY: a valid value of the size passed, on a descriptor `socket` owns.
     let set = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&value as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            level,
+            name,
+            (&raw const value).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if set < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+fn timeval(duration: Duration) -> libc::timeval {
+    libc::timeval {
+        tv_sec: duration.as_secs() as libc::time_t,
+        tv_usec: libc::suseconds_t::from(duration.subsec_micros() as i32),
+    }
 }

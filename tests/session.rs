@@ -267,3 +267,38 @@ fn a_frame_sent_right_behind_the_upgrade_request_is_not_lost() {
         b"Message text was: eager"
     );
 }
+
+/// Longer than a session waits before it gives back its idle memory (its
+/// inbox and the stack pages below its loop): the quiet spell under test, not
+/// a wait for something to happen.
+const QUIET_SPELL: std::time::Duration = std::time::Duration::from_millis(1500);
+
+#[test]
+fn a_session_quiet_for_a_while_still_echoes_every_size() {
+    let server = start(Config::default());
+    let mut stream = raw_alice(server.local_addr());
+    let big = "x".repeat(40_000);
+    for text in [big.as_str(), "small", big.as_str()] {
+        stream
+            .write_all(&frame(true, TEXT, text.as_bytes()))
+            .unwrap();
+        let (_, opcode, payload) = read_frame(&mut stream).expect("the echo");
+        assert_eq!(opcode, TEXT);
+        assert_eq!(payload, format!("Message text was: {text}").into_bytes());
+        std::thread::sleep(QUIET_SPELL);
+    }
+}
+
+#[test]
+fn a_frame_split_across_a_quiet_spell_is_read_whole() {
+    let server = start(Config::default());
+    let mut stream = raw_alice(server.local_addr());
+    let text = "y".repeat(3000);
+    let bytes = frame(true, TEXT, text.as_bytes());
+    let (first, rest) = bytes.split_at(1234);
+    stream.write_all(first).unwrap();
+    std::thread::sleep(QUIET_SPELL);
+    stream.write_all(rest).unwrap();
+    let (_, _, payload) = read_frame(&mut stream).expect("the echo");
+    assert_eq!(payload, format!("Message text was: {text}").into_bytes());
+}

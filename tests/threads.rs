@@ -1,0 +1,60 @@
+//! The connection threads: each session runs on the thread that accepted
+//! it, threads are reused from one connection to the next, and stopping the
+//! server ends every one of them. Alone in its file: it counts the threads of
+//! the test process, which other tests' servers would change.
+
+mod common;
+
+use common::*;
+use tungstenite::Message;
+use wsauth::Config;
+
+/// Threads of this process named as wsauth names its connection threads.
+fn connection_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("Linux: /proc/self/task")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim_end() == "wsauth-conn")
+        .count()
+}
+
+#[test]
+fn sessions_run_on_their_accepting_threads_which_are_reused_and_end_with_the_server() {
+    let server = start(Config::default());
+    let addr = server.local_addr();
+
+    // One after another: the same few threads serve them all.
+    for i in 0..30 {
+        let mut ws = connect_alice(addr);
+        ws.send(Message::text(format!("n{i}"))).unwrap();
+        assert_eq!(next_text(&mut ws), format!("Message text was: n{i}"));
+        ws.close(None).unwrap();
+        while ws.read().is_ok() {}
+    }
+    assert!(
+        connection_threads() <= 6,
+        "30 sessions in a row took {} threads",
+        connection_threads()
+    );
+
+    // At once: a thread each, and one more waiting for the next connection.
+    let mut live: Vec<_> = (0..20).map(|_| connect_alice(addr)).collect();
+    for (i, ws) in live.iter_mut().enumerate() {
+        ws.send(Message::text(format!("c{i}"))).unwrap();
+        assert_eq!(next_text(ws), format!("Message text was: c{i}"));
+    }
+    assert!(
+        eventually(PATIENCE, || connection_threads() >= 21),
+        "20 live sessions and a waiting thread: {} threads",
+        connection_threads()
+    );
+
+    // Stopping closes the sessions and returns once every thread has ended.
+    server.stop();
+    assert_eq!(connection_threads(), 0);
+    for ws in &mut live {
+        assert_eq!(expect_close(ws).0, 1001);
+    }
+    // The port is free again.
+    std::net::TcpListener::bind(addr).expect("the port is released by stop()");
+}
