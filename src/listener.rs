@@ -38,8 +38,9 @@ pub struct Listener {
     serve: Box<Serve>,
     /// Threads blocked in `accept`.
     waiting: AtomicUsize,
-    /// Connection threads alive.
-    threads: AtomicUsize,
+    /// Connection threads alive; apart, so that a thread counts itself out
+    /// only once it no longer holds the listening socket.
+    threads: Arc<AtomicUsize>,
     stopping: AtomicBool,
 }
 
@@ -67,7 +68,7 @@ impl Listener {
             socket,
             serve,
             waiting: AtomicUsize::new(0),
-            threads: AtomicUsize::new(0),
+            threads: Arc::new(AtomicUsize::new(0)),
             stopping: AtomicBool::new(false),
         }))
     }
@@ -97,19 +98,23 @@ impl Listener {
     }
 
     fn spawn_thread(self: &Arc<Self>) -> io::Result<()> {
-        let listener = self.clone();
-        self.threads.fetch_add(1, Ordering::SeqCst);
+        let (listener, threads) = (self.clone(), self.threads.clone());
+        threads.fetch_add(1, Ordering::SeqCst);
         let spawned = thread::Builder::new()
             .name("wsauth-conn".into())
             .stack_size(CONNECTION_STACK_BYTES)
-            .spawn(move || listener.connection_thread());
+            .spawn(move || {
+                listener.connection_thread();
+                threads.fetch_sub(1, Ordering::SeqCst);
+            });
         if spawned.is_err() {
             self.threads.fetch_sub(1, Ordering::SeqCst);
         }
         spawned.map(drop)
     }
 
-    /// Accepts and serves connections until this thread is not needed.
+    /// Accepts and serves connections until this thread is not needed;
+    /// lets go of the listener when it returns.
     fn connection_thread(self: Arc<Self>) {
         while !self.stopping.load(Ordering::SeqCst) {
             self.waiting.fetch_add(1, Ordering::SeqCst);
@@ -142,7 +147,6 @@ impl Listener {
                 }
             }
         }
-        self.threads.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -49,9 +49,14 @@ fn sessions_run_on_their_accepting_threads_which_are_reused_and_end_with_the_ser
         connection_threads()
     );
 
-    // Stopping closes the sessions and returns once every thread has ended.
+    // Stopping closes the sessions and returns once every thread is done
+    // (the OS may list one for a moment longer, while it exits).
     server.stop();
-    assert_eq!(connection_threads(), 0);
+    assert!(
+        eventually(PATIENCE, || connection_threads() == 0),
+        "{} threads left after stop()",
+        connection_threads()
+    );
     for ws in &mut live {
         assert_eq!(expect_close(ws).0, 1001);
     }
