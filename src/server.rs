@@ -21,7 +21,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -117,7 +117,6 @@ impl Server {
             ws_config,
             make_handler: Box::new(move |info| Box::new(make_handler(info))),
             open: AtomicUsize::new(0),
-            stopping: AtomicBool::new(false),
             metrics: Arc::new(Metrics::default()),
             pending: Pending::new(pending_cap),
         });
@@ -188,7 +187,6 @@ impl Server {
         let Some(listener) = self.listener.take() else {
             return;
         };
-        self.shared.stopping.store(true, Ordering::SeqCst);
         listener.stop();
         self.stop_ticking.take();
         if let Some(tick_thread) = self.tick_thread.take() {

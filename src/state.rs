@@ -9,7 +9,7 @@ use crate::pending::Pending;
 use crate::registry::Registry;
 use crate::throttle::Throttle;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::AtomicUsize;
 use tungstenite::protocol::WebSocketConfig;
 
 /// Makes the handler of each new session.
@@ -25,7 +25,6 @@ pub struct Shared {
     pub make_handler: Box<MakeHandler>,
     /// Open connections, HTTP and WebSocket together.
     pub open: AtomicUsize,
-    pub stopping: AtomicBool,
     /// The counters behind `GET /metrics`, kept whether or not it is served.
     pub metrics: Arc<Metrics>,
     /// The connections not yet a session.

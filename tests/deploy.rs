@@ -322,7 +322,7 @@ fn a_revoked_token_closes_its_sessions_on_both(kind: ProxyKind) {
     };
     let mut sessions: Vec<common::Client> =
         (0..4).map(|_| held_session(&deployment.proxy)).collect();
-    std::fs::write(&deployment.tokens.0, format!("bob:{BOB}\n")).unwrap();
+    deployment.tokens.rewrite(format!("bob:{BOB}\n").as_bytes());
     for ws in &mut sessions {
         ws.get_ref().set_read_timeout(Some(PATIENCE)).unwrap();
         let (code, reason) = common::expect_close(ws);

@@ -23,8 +23,12 @@ impl TokensFile {
         TokensFile(path)
     }
 
+    /// Rewrites it in place, with a modification time the server sees move.
     fn rewrite(&self, text: &str) {
-        std::fs::write(&self.0, text).unwrap();
+        let new = self.0.with_extension("new");
+        std::fs::write(&new, text).unwrap();
+        common::process::later_than(&new, &self.0);
+        std::fs::rename(&new, &self.0).unwrap();
     }
 
     fn server(&self, config: Config) -> Server {

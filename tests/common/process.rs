@@ -166,10 +166,12 @@ impl TempFile {
         TempFile(path)
     }
 
-    /// Replaces the file at once, as `mv` does, so no check sees half of it.
+    /// Replaces the file at once, as `mv` does, so no check sees half of it,
+    /// with a modification time later than the old file's.
     pub fn rewrite(&self, contents: &[u8]) {
         let new = self.0.with_extension("new");
         std::fs::write(&new, contents).unwrap();
+        later_than(&new, &self.0);
         std::fs::rename(&new, &self.0).unwrap();
     }
 
@@ -182,5 +184,20 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Makes `new`'s modification time later than `old`'s. Timestamps move with
+/// the kernel's clock tick: a file rewritten within the tick of its last
+/// write would look unchanged to a server that watches modification times.
+pub fn later_than(new: &std::path::Path, old: &std::path::Path) {
+    let modified = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified());
+    let (Ok(then), Ok(now)) = (modified(old), modified(new)) else {
+        return;
+    };
+    if now <= then {
+        let file = std::fs::File::options().write(true).open(new).unwrap();
+        file.set_modified(then + std::time::Duration::from_secs(1))
+            .unwrap();
     }
 }

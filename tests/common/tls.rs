@@ -74,6 +74,8 @@ impl Pair {
             if let Some(time) = time {
                 let file = std::fs::File::options().write(true).open(&aside).unwrap();
                 file.set_modified(time).unwrap();
+            } else {
+                super::process::later_than(&aside, path);
             }
             std::fs::rename(&aside, path).unwrap();
         };
