@@ -11,6 +11,8 @@ use crate::pages::discard;
 use std::cell::Cell;
 use std::io::{self, Read};
 
+/// The page size of the usual targets. Where pages are larger, `release`
+/// finds the inbox unaligned and the OS refuses it: the memory stays, no harm.
 const PAGE_BYTES: usize = 4096;
 /// Most bytes one read of the socket takes.
 pub const INBOX_BYTES: usize = 4 * PAGE_BYTES;

@@ -5,8 +5,8 @@
 //! thread of `listener` that accepted it: `server` admits it (the connection
 //! and per-IP limits) → `http` reads the request head (after a
 //! `proxy_protocol` header, if configured) and `client_ip` says who the
-//! client is → `router` picks
-//! the page, the health check, the metrics or the upgrade → `handshake` runs
+//! client is → `router` picks the page, the health check, the metrics or the
+//! upgrade → `handshake` runs
 //! tungstenite's `accept_hdr` with the admission checks (`credentials`,
 //! [`auth`], `throttle`) → `session` runs the session's [`Handler`].
 //! With the feature `jwt`, `jwt::JwtKeys` verifies signed JWTs, and a

@@ -4,42 +4,29 @@
 mod common;
 
 use common::frames::*;
+use common::process::TempFile;
 use common::*;
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tungstenite::Message;
 use wsauth::auth::unix_now;
 use wsauth::{Config, Server, TokenStore};
 
 /// A tokens file of its own for each test, removed afterwards.
-struct TokensFile(PathBuf);
+struct TokensFile(TempFile);
 
 impl TokensFile {
     fn new(name: &str, text: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("wsauth-{}-{name}.tokens", std::process::id()));
-        std::fs::write(&path, text).unwrap();
-        TokensFile(path)
+        TokensFile(TempFile::new(&format!("{name}.tokens"), text.as_bytes()))
     }
 
-    /// Rewrites it in place, with a modification time the server sees move.
     fn rewrite(&self, text: &str) {
-        let new = self.0.with_extension("new");
-        std::fs::write(&new, text).unwrap();
-        common::process::later_than(&new, &self.0);
-        std::fs::rename(&new, &self.0).unwrap();
+        self.0.rewrite(text.as_bytes());
     }
 
     fn server(&self, config: Config) -> Server {
-        let store = TokenStore::new(Vec::new()).with_file(&self.0).unwrap();
+        let store = TokenStore::new(Vec::new()).with_file(&self.0.0).unwrap();
         Server::start("127.0.0.1:0", config, store).unwrap()
-    }
-}
-
-impl Drop for TokensFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 
