@@ -319,6 +319,8 @@ impl Link {
 pub struct SessionStream {
     link: Arc<Link>,
     inbox: Inbox,
+    /// A deadline no read may pass, however the bytes trickle in.
+    deadline: Option<Instant>,
 }
 
 impl SessionStream {
@@ -327,7 +329,16 @@ impl SessionStream {
         SessionStream {
             link,
             inbox: Inbox::default(),
+            deadline: None,
         }
+    }
+
+    /// Makes every read end by `deadline` (`None`: by the socket's read
+    /// timeout alone). tungstenite reads until a whole message is in, so a
+    /// client sending fragments or pings would otherwise keep one `read`
+    /// going for ever; past the deadline a read fails with `TimedOut`.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
     }
 
     /// Gives the inbox's memory back while the session is quiet.
@@ -338,6 +349,13 @@ impl SessionStream {
 
 impl Read for SessionStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::ErrorKind::TimedOut.into());
+            }
+            self.link.stream().set_read_timeout(Some(left))?;
+        }
         self.inbox.read(&self.link.stream, buf)
     }
 }

@@ -134,25 +134,20 @@ pub fn run(upgraded: Upgraded, shared: &Shared, authenticated: impl FnOnce()) {
 }
 
 impl Session<'_> {
-    /// With `first_message_auth`: the first message must be a valid token.
+    /// With `first_message_auth`: the first message must be a valid token,
+    /// whole, by one absolute deadline from the upgrade.
     fn await_token(&mut self) -> Result<(Identity, String), End> {
         let deadline = Instant::now() + self.shared.config.handshake_timeout;
-        let failure = loop {
-            match self.next_event(Some(deadline)) {
-                Event::Message(Message::Text(text)) if is_valid_token(&text) => {
-                    match self.shared.auth.authenticate(&text) {
-                        Some(identity) => return Ok((identity, text.to_string())),
-                        None => break "wrong token",
-                    }
-                }
-                Event::Message(Message::Text(_)) => break "wrong token",
-                Event::Message(Message::Binary(_)) => break "binary first message",
-                Event::Message(_) => continue,
-                // A read timeout is only a hint; the deadline decides.
-                Event::Tick if Instant::now() < deadline => continue,
-                Event::Tick => break "no token message in time",
-                Event::Ended(end) => return Err(end),
-            }
+        // Fragments, pings and pongs must not keep a read going past it.
+        self.ws.get_mut().set_deadline(Some(deadline));
+        let outcome = self.read_token(deadline);
+        self.ws.get_mut().set_deadline(None);
+        // The stream set the socket's timeout behind our back.
+        self.read_timeout = None;
+        let failure = match outcome {
+            Ok(Ok(found)) => return Ok(found),
+            Ok(Err(failure)) => failure,
+            Err(end) => return Err(end),
         };
         log::info!(
             "{}: rejected: first-message authentication failed: {failure}",
@@ -161,6 +156,33 @@ impl Session<'_> {
         self.shared.throttle.record_failure(self.peer.ip());
         self.shared.metrics.rejected(RejectionReason::InvalidToken);
         Err(self.close(CloseCode::Policy.into(), "invalid token".into()))
+    }
+
+    /// Reads until the token message or the deadline: the identity, why it
+    /// failed, or how the session ended meanwhile.
+    fn read_token(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Result<(Identity, String), &'static str>, End> {
+        loop {
+            let event = self.next_event(Some(deadline));
+            if Instant::now() >= deadline && !matches!(event, Event::Ended(_)) {
+                return Ok(Err("no token message in time"));
+            }
+            match event {
+                Event::Message(Message::Text(text)) if is_valid_token(&text) => {
+                    return Ok(match self.shared.auth.authenticate(&text) {
+                        Some(identity) => Ok((identity, text.to_string())),
+                        None => Err("wrong token"),
+                    });
+                }
+                Event::Message(Message::Text(_)) => return Ok(Err("wrong token")),
+                Event::Message(Message::Binary(_)) => return Ok(Err("binary first message")),
+                // Pings, pongs, a read timeout: the deadline above decides.
+                Event::Message(_) | Event::Tick => continue,
+                Event::Ended(end) => return Err(end),
+            }
+        }
     }
 
     /// Calls the handler for each message until the session ends, keeping

@@ -124,6 +124,46 @@ fn the_deadline_covers_the_tls_handshake_and_the_head_together() {
 }
 
 #[test]
+fn a_request_record_trickled_after_the_tls_handshake_is_cut_at_the_deadline() {
+    let pair = Pair::new();
+    let mut config = Config::default();
+    config.handshake_timeout = Duration::from_secs(2);
+    let server = start_tls(config, &pair);
+    let began = Instant::now();
+    let mut client = tls_connect(server.local_addr(), &pair.der);
+    client
+        .conn
+        .writer()
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut record = Vec::new();
+    client.conn.write_tls(&mut record).unwrap();
+    // One byte every 200 ms: the record alone would take seconds past the deadline.
+    for byte in record {
+        if client.sock.write_all(&[byte]).is_err() || began.elapsed() > 3 * PATIENCE {
+            break;
+        }
+        client
+            .sock
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        match client.sock.read(&mut [0u8; 64]) {
+            Ok(0) => break,
+            // Session tickets, sent after the handshake: not an answer.
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(_) => {}
+        }
+    }
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900),
+        "closed early: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "closed late, after {took:?}");
+}
+
+#[test]
 fn a_full_tls_server_closes_new_connections_without_a_plain_503() {
     let pair = Pair::new();
     let mut config = Config::default();

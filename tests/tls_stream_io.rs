@@ -42,6 +42,36 @@ fn a_read_timeout_is_a_timeout_and_the_stream_stays_usable() {
 }
 
 #[test]
+fn a_record_trickled_a_byte_at_a_time_cannot_stretch_a_read_past_its_timeout() {
+    let (mut client, server, _) = connected();
+    let timeout = Duration::from_millis(300);
+    server.tcp().set_read_timeout(Some(timeout)).unwrap();
+    client.conn.writer().write_all(b"trickled").unwrap();
+    let mut record = Vec::new();
+    client.conn.write_tls(&mut record).unwrap();
+    // One byte every 100 ms: each raw read succeeds, the record takes seconds.
+    let mut sock = client.sock.try_clone().unwrap();
+    let trickler = thread::spawn(move || {
+        for byte in record {
+            thread::sleep(Duration::from_millis(100));
+            if sock.write_all(&[byte]).is_err() {
+                break;
+            }
+        }
+    });
+    let started = Instant::now();
+    let e = server.read(&mut [0u8; 16]).unwrap_err();
+    let took = started.elapsed();
+    assert!(is_timeout(&e), "got {e:?}");
+    assert!(took < timeout + Duration::from_secs(1), "took {took:?}");
+    // The socket keeps the timeout it had, and the record still arrives.
+    assert_eq!(server.tcp().read_timeout().unwrap(), Some(timeout));
+    trickler.join().unwrap();
+    server.tcp().set_read_timeout(Some(PATIENCE)).unwrap();
+    assert_eq!(read_exactly(&server, 8), b"trickled");
+}
+
+#[test]
 fn a_forged_record_fails_the_read_and_the_peer_gets_an_alert() {
     let (mut client, server, _) = connected();
     client.sock.write_all(b"\x17\x03\x03\x00\x20").unwrap();

@@ -72,26 +72,68 @@ impl TlsStream {
     /// Reads plaintext; only the connection's own thread calls it. Blocks
     /// like a read on the socket, within its read timeout, which surfaces
     /// exactly as on a plain socket (`WouldBlock` or `TimedOut`) and leaves
-    /// the stream usable. `Ok(0)` when the peer has closed, with or without
-    /// `close_notify`.
+    /// the stream usable. The timeout is for the whole call: a record that
+    /// trickles in a byte at a time cannot stretch it. `Ok(0)` when the peer
+    /// has closed, with or without `close_notify`.
     // Never inlined: its 4 KiB buffer would otherwise put a stack probe and
     // a resident stack page on the plain path that shares a caller with it.
     #[inline(never)]
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let mut chunk = [0u8; READ_CHUNK];
-        loop {
-            if let Some(n) = self.read_plaintext(buf)? {
-                return Ok(n);
+        let started = Instant::now();
+        // The socket's own timeout, noted when a second raw read is needed.
+        let (mut raw_reads, mut restore) = (0u32, None);
+        let read = loop {
+            match self.read_plaintext(buf) {
+                Ok(Some(n)) => break Ok(n),
+                Ok(None) => {}
+                Err(e) => break Err(e),
             }
+            if raw_reads > 0
+                && let Err(e) = self.keep_to_timeout(started, &mut restore)
+            {
+                break Err(e);
+            }
+            raw_reads += 1;
             // Outside the lock: writers must not wait for the peer to speak.
-            let n = (&*self.tcp).read(&mut chunk)?;
-            if n == 0 {
-                return Ok(0);
+            let n = match (&*self.tcp).read(&mut chunk) {
+                Ok(0) => break Ok(0),
+                Ok(n) => n,
+                Err(e) => break Err(e),
+            };
+            let fed = self.lock().and_then(|mut conn| {
+                feed_and_answer(&mut conn, &self.tcp, &chunk[..n], || self.reader_deadline())
+                    .map_err(not_a_timeout)
+            });
+            if let Err(e) = fed {
+                break Err(e);
             }
-            let mut conn = self.lock()?;
-            feed_and_answer(&mut conn, &self.tcp, &chunk[..n], || self.reader_deadline())
-                .map_err(not_a_timeout)?;
+        };
+        if let Some(timeout) = restore {
+            self.tcp.set_read_timeout(timeout)?;
         }
+        read
+    }
+
+    /// Before a raw read after the first: shortens the socket's timeout to
+    /// what is left of it since `started` (noting the timeout to put back),
+    /// or fails with `TimedOut` once none is left.
+    fn keep_to_timeout(
+        &self,
+        started: Instant,
+        restore: &mut Option<Option<Duration>>,
+    ) -> io::Result<()> {
+        if restore.is_none() {
+            *restore = Some(self.tcp.read_timeout()?);
+        }
+        let Some(Some(timeout)) = *restore else {
+            return Ok(());
+        };
+        let left = timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.tcp.set_read_timeout(Some(left))
     }
 
     /// Sends `bytes` as application data, from any thread: all of it is on
