@@ -7,6 +7,7 @@
 //! for [`FirstBytes::PlainHttp`], send [`plain_http_refusal`] and close.
 //! rustls runs on the `ring` provider, TLS 1.2 and 1.3 only, ALPN `http/1.1`.
 
+mod gate;
 mod settings;
 mod sniff;
 mod stream;

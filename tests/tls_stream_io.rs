@@ -236,6 +236,39 @@ fn a_write_to_a_peer_that_never_reads_ends_at_its_deadline() {
 }
 
 #[test]
+fn a_push_returns_at_its_deadline_while_the_reader_flushes_to_a_stalled_peer() {
+    let (mut client, server, _) = connected();
+    // The peer stops reading: a write fills the socket and leaves records
+    // behind in rustls.
+    let e = server
+        .write_all(
+            &vec![7u8; 32 << 20],
+            Instant::now() + Duration::from_millis(300),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+    // The reader's own flush of those records may take the write timeout.
+    let write_timeout = Duration::from_secs(4);
+    server.tcp().set_write_timeout(Some(write_timeout)).unwrap();
+    let server = Arc::new(server);
+    let owner = {
+        let server = Arc::clone(&server);
+        thread::spawn(move || server.read(&mut [0u8; 8]))
+    };
+    client.write_all(b"a record").unwrap();
+    client.flush().unwrap();
+    // Let the reader take the state and start its flush (it cannot be seen).
+    thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let pushed = server.write_all(b"push", Instant::now() + Duration::from_millis(300));
+    let took = started.elapsed();
+    assert_eq!(pushed.unwrap_err().kind(), io::ErrorKind::TimedOut);
+    assert!(took < Duration::from_secs(2), "the push took {took:?}");
+    drop(client);
+    let _ = owner.join().unwrap();
+}
+
+#[test]
 fn a_plain_write_ends_at_its_deadline_too() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();

@@ -3,15 +3,17 @@
 //!
 //! rustls 0.23 cannot split a connection into a reading and a writing half,
 //! and reading can change the write keys (a TLS 1.3 KeyUpdate), so every
-//! use of the connection state goes through one lock. The reader never holds
-//! it while it waits for the socket; a writer holds it until its records are
-//! on the wire, which keeps records, and so messages, whole and in order.
+//! use of the connection state goes through one lock (a [`Gate`], which a
+//! writer gives up on at its deadline). The reader never holds it while it
+//! waits for the socket; a writer holds it until its records are on the
+//! wire, which keeps records, and so messages, whole and in order.
 
+use super::gate::{Gate, Inside};
 use crate::socket::DeadlineWriter;
 use rustls::{ServerConfig, ServerConnection};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Bytes read from the socket per call: about what `read_tls` takes at once.
@@ -39,7 +41,7 @@ pub struct TlsStream {
     /// Shared with the server's list of pending connections, which may shut
     /// it down to make room.
     tcp: Arc<TcpStream>,
-    conn: Mutex<ServerConnection>,
+    conn: Gate<ServerConnection>,
 }
 
 impl TlsStream {
@@ -65,7 +67,7 @@ impl TlsStream {
         handshake(&tcp, &mut conn, deadline)?;
         Ok(TlsStream {
             tcp,
-            conn: Mutex::new(conn),
+            conn: Gate::new(conn),
         })
     }
 
@@ -101,7 +103,7 @@ impl TlsStream {
                 Ok(n) => n,
                 Err(e) => break Err(e),
             };
-            let fed = self.lock().and_then(|mut conn| {
+            let fed = self.lock(None).and_then(|mut conn| {
                 feed_and_answer(&mut conn, &self.tcp, &chunk[..n], || self.reader_deadline())
                     .map_err(not_a_timeout)
             });
@@ -141,7 +143,7 @@ impl TlsStream {
     /// [`io::ErrorKind::TimedOut`] at `deadline`. After a failure part of
     /// `bytes` may have been sent: give up on the stream.
     pub fn write_all(&self, bytes: &[u8], deadline: Instant) -> io::Result<()> {
-        let mut conn = self.lock()?;
+        let mut conn = self.lock(Some(deadline))?;
         let mut rest = bytes;
         while !rest.is_empty() {
             // rustls takes only what fits its outgoing buffer (64 KiB): flush and go on.
@@ -157,7 +159,7 @@ impl TlsStream {
 
     /// Sends a TLS `close_notify` alert, by `deadline`.
     pub fn send_close_notify(&self, deadline: Instant) -> io::Result<()> {
-        let mut conn = self.lock()?;
+        let mut conn = self.lock(Some(deadline))?;
         conn.send_close_notify();
         flush(&mut conn, &self.tcp, deadline)
     }
@@ -170,7 +172,7 @@ impl TlsStream {
     /// Plaintext already decrypted, `Some(0)` at `close_notify`, or `None`
     /// when the socket must be read first.
     fn read_plaintext(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        let mut conn = self.lock()?;
+        let mut conn = self.lock(None)?;
         match conn.reader().read(buf) {
             Ok(n) => Ok(Some(n)),
             // rustls's "nothing buffered", never to be mistaken for a read timeout.
@@ -186,10 +188,10 @@ impl TlsStream {
         Instant::now() + time.unwrap_or(DEFAULT_WRITE_TIME)
     }
 
-    fn lock(&self) -> io::Result<MutexGuard<'_, ServerConnection>> {
-        self.conn
-            .lock()
-            .map_err(|_| io::Error::other("TLS state lost to a panic"))
+    /// The connection state, once no one else uses it; a writer gives up
+    /// at its `deadline`, the reader (`None`) waits for the writer's.
+    fn lock(&self, deadline: Option<Instant>) -> io::Result<Inside<'_, ServerConnection>> {
+        self.conn.enter(deadline)
     }
 }
 
