@@ -136,16 +136,21 @@ struct Hop {
 /// From a peer that is not a trusted proxy, the headers are ignored: the
 /// client is the peer. From a trusted proxy, the list of hops is taken from
 /// all `Forwarded` lines (their `for=`), or, when there is none, from all
-/// `X-Forwarded-For` lines, in order, as one list. Then:
+/// `X-Forwarded-For` lines, in order, as one list. `Forwarded` is parsed
+/// strictly: when any of its lines does not parse as RFC 7239 (the values of
+/// `for=`, `by=`, `host=` and `proto=` included), or an element names a
+/// parameter twice, the header is ignored as a whole, as if it were absent:
+/// it may hold text that the client pasted into it. Then:
 /// - The client is the rightmost address that is not itself a trusted proxy
 ///   (each trusted hop vouches for the entry to its left).
 /// - When every address is trusted, the client is the leftmost one: the
 ///   farthest the chain of trust reaches.
 /// - When the walk meets an entry that names no address (`unknown`, an
-///   obfuscated `_name`, a `Forwarded` element without `for=`, or anything
-///   unparsable) before an untrusted address, it stops there and the client
-///   is the last trusted hop walked past (the peer itself if that entry was
-///   the rightmost): no address further left can be vouched for.
+///   obfuscated `_name`, a `Forwarded` element without `for=`, or an
+///   `X-Forwarded-For` entry that is no address) before an untrusted address,
+///   it stops there and the client is the last trusted hop walked past (the
+///   peer itself if that entry was the rightmost): no address further left
+///   can be vouched for.
 /// - Empty list elements (`a, , b`) are skipped; `IP:port` and
 ///   `[IPv6]:port` are accepted, the port (obfuscated or not) ignored.
 ///
@@ -154,7 +159,10 @@ struct Hop {
 /// trusted proxy that faced the client, so it holds the `Host` the client
 /// sent); otherwise the rightmost `X-Forwarded-Host` value (the one the
 /// trusted peer wrote). A proxy in front must therefore set or remove both
-/// `Forwarded` and `X-Forwarded-*` headers; the files in `deploy/` do.
+/// `Forwarded` and `X-Forwarded-*` headers, and never paste client text into
+/// `Forwarded` (a `Host` of `a",for=198.51.100.7;host="b` inside
+/// `host="..."` makes a valid element of its own); the files in `deploy/`
+/// send no `Forwarded` at all.
 pub fn identify_client<'a>(
     peer: IpAddr,
     trusted: &TrustedProxies,
@@ -168,22 +176,25 @@ pub fn identify_client<'a>(
         };
     }
     let lines = ForwardingLines::collect(headers);
-    let hops: Vec<Hop> = if lines.forwarded.is_empty() {
-        lines
-            .forwarded_for
-            .iter()
-            .flat_map(|l| x_forwarded_for(l))
-            .collect()
-    } else {
-        lines.forwarded.iter().flat_map(|l| forwarded(l)).collect()
-    };
-    let (ip, stop) = walk(peer, trusted, &hops);
-    let host = if lines.forwarded.is_empty() {
-        rightmost_value(&lines.forwarded_host)
-    } else {
-        stop.and_then(|i| hops[i].host.clone())
-    };
-    Client { ip, host }
+    // A Forwarded header that is absent, or broken and so ignored as a
+    // whole, leaves the X-Forwarded-* headers.
+    if let Some(hops) = forwarded::hops(&lines.forwarded).filter(|_| !lines.forwarded.is_empty()) {
+        let (ip, stop) = walk(peer, trusted, &hops);
+        let host = stop
+            .and_then(|i| hops.get(i))
+            .and_then(|hop| hop.host.clone());
+        return Client { ip, host };
+    }
+    let hops: Vec<Hop> = lines
+        .forwarded_for
+        .iter()
+        .flat_map(|l| x_forwarded_for(l))
+        .collect();
+    let (ip, _) = walk(peer, trusted, &hops);
+    Client {
+        ip,
+        host: rightmost_value(&lines.forwarded_host),
+    }
 }
 
 /// Walks `hops` from the right past trusted addresses; returns the client IP
@@ -254,78 +265,9 @@ fn rightmost_value(lines: &[String]) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The hops of one `Forwarded` line: `for=` and `host=` of each element.
-fn forwarded(line: &str) -> Vec<Hop> {
-    split_outside_quotes(line, ',')
-        .into_iter()
-        .filter(|element| !element.trim().is_empty())
-        .map(forwarded_element)
-        .collect()
-}
-
-/// One `Forwarded` element: `pair;pair;...`, each `name=value`.
-fn forwarded_element(element: &str) -> Hop {
-    let mut hop = Hop {
-        ip: None,
-        host: None,
-    };
-    for pair in split_outside_quotes(element, ';') {
-        let Some((name, value)) = pair.split_once('=') else {
-            continue;
-        };
-        let Some(value) = unquote(value.trim()) else {
-            continue;
-        };
-        match name.trim().to_ascii_lowercase().as_str() {
-            "for" => hop.ip = parse_node(&value),
-            "host" if !value.is_empty() => hop.host = Some(value),
-            _ => {}
-        }
-    }
-    hop
-}
-
-/// Splits at `separator`, except inside a quoted string (with `\` escapes).
-fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut start, mut quoted, mut escaped) = (0, false, false);
-    for (i, c) in text.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            c if c == separator && !quoted => {
-                parts.push(&text[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&text[start..]);
-    parts
-}
-
-/// A token as it is, or a quoted string without its quotes and escapes;
-/// `None` for a quoted string that does not end.
-fn unquote(value: &str) -> Option<String> {
-    let Some(inner) = value.strip_prefix('"') else {
-        return Some(value.to_string());
-    };
-    let mut out = String::new();
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => out.push(chars.next()?),
-            '"' => return chars.as_str().is_empty().then_some(out),
-            c => out.push(c),
-        }
-    }
-    None
-}
-
-/// A node as RFC 7239 writes it (`192.0.2.1`, `192.0.2.1:80`, `[2001:db8::1]`,
-/// `[2001:db8::1]:80`), or a bare IPv6 address as X-Forwarded-For has it.
-/// `unknown` and obfuscated `_names` give `None`, as does anything else.
+/// An `X-Forwarded-For` entry: `192.0.2.1`, `192.0.2.1:80`, `2001:db8::1`,
+/// `[2001:db8::1]`, `[2001:db8::1]:80`, a port possibly obfuscated (`:_x`).
+/// `unknown`, obfuscated `_names` and anything else give `None`.
 fn parse_node(node: &str) -> Option<IpAddr> {
     if let Ok(ip) = node.parse::<IpAddr>() {
         return Some(ip);
@@ -354,5 +296,6 @@ fn is_obfuscated(text: &str) -> bool {
     })
 }
 
+mod forwarded;
 #[cfg(test)]
 mod tests;
