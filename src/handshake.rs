@@ -115,7 +115,8 @@ impl Rejection {
 /// The admission checks, in SPEC order: 429, 403, 400, 401, 101. Returns the
 /// admission and the subprotocol to select. `ip` is the client's;
 /// `forwarded_host`, a trusted proxy's `X-Forwarded-Host` (or `Forwarded`
-/// `host=`), stands for `Host` in the same-origin check.
+/// `host=`), stands for `Host` in the same-origin check. A failed
+/// authentication is counted here, in one step with the throttle's check.
 pub fn admit(
     request: &Request,
     ip: IpAddr,
@@ -132,16 +133,41 @@ pub fn admit(
     if credentials.only_token_subprotocols {
         return Err(Rejection::OnlyTokenSubprotocols);
     }
-    let admission = match credentials.token {
-        Presented::Nothing if shared.config.first_message_auth => Admission::AwaitingToken,
-        Presented::Nothing => return Err(Rejection::MissingToken),
-        Presented::Malformed => return Err(Rejection::InvalidToken),
+    let decided = match credentials.token {
+        Presented::Nothing if shared.config.first_message_auth => Ok(Admission::AwaitingToken),
+        Presented::Nothing => Err(Rejection::MissingToken),
+        Presented::Malformed => Err(Rejection::InvalidToken),
         Presented::Token(token) => match shared.auth.authenticate(&token) {
-            Some(identity) => Admission::Authenticated { identity, token },
-            None => return Err(Rejection::InvalidToken),
+            Some(identity) => Ok(Admission::Authenticated { identity, token }),
+            None => Err(Rejection::InvalidToken),
         },
     };
+    let admission = throttled(decided, ip, shared)?;
     Ok((admission, credentials.subprotocol))
+}
+
+/// The throttle's last word on a decided attempt, checked and counted in one
+/// step: a failed authentication is counted unless the client is at the
+/// limit by now, and then gets 429 instead; a right token from a client at
+/// the limit by now gets 429 too. So concurrent attempts from one client
+/// never get more than `--max-auth-failures` answers that tell them anything.
+fn throttled(
+    decided: Result<Admission, Rejection>,
+    ip: IpAddr,
+    shared: &Shared,
+) -> Result<Admission, Rejection> {
+    let retry_after = match &decided {
+        Err(rejection) if rejection.is_failed_authentication() => {
+            shared.throttle.record_failure(ip)
+        }
+        Ok(Admission::Authenticated { .. }) => shared.throttle.retry_after(ip),
+        // Nothing is revealed yet: a first-message token is judged later.
+        _ => None,
+    };
+    match retry_after {
+        Some(retry_after) => Err(Rejection::Throttled { retry_after }),
+        None => decided,
+    }
 }
 
 /// An `Origin` passes when absent, allowed by name (or `*`), or the server's
@@ -201,13 +227,10 @@ pub fn upgrade(
                 Ok(response)
             }
             Err(rejection) => {
-                // Logged and counted before the answer leaves, so the client's
-                // next attempt already meets this failure.
+                // A failed authentication was counted in `admit`, before the
+                // answer leaves: the client's next attempt already meets it.
                 log::info!("{peer}: rejected: {}", rejection.reason());
                 shared.metrics.rejected(rejection.metric());
-                if rejection.is_failed_authentication() {
-                    shared.throttle.record_failure(peer.ip());
-                }
                 refused = true;
                 Err(error_response(&rejection.answer()))
             }

@@ -37,6 +37,7 @@ pub mod auth;
 pub mod cli;
 #[doc(hidden)]
 pub mod client_ip;
+mod client_key;
 mod config;
 mod connection;
 #[doc(hidden)]

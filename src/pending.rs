@@ -3,17 +3,20 @@
 //! (`--max-pending-per-ip`), and which is the oldest, to make room for a new
 //! connection when `--max-connections` is reached.
 //!
+//! One IP here is one [`ClientKey`]: an IPv6 /64 shares one cap.
+//!
 //! Each entry shares the connection's socket (an `Arc`): closing the oldest
 //! shuts the socket through that share, which keeps the descriptor open, so
 //! it can never be a descriptor that was closed and reused by then.
 
+use crate::client_key::ClientKey;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Most IPs whose refusals wait for their summary line; past it, refusals
-/// from further IPs are summed under one line.
+/// Most clients whose refusals wait for their summary line; past it, refusals
+/// from further clients are summed under one line.
 const MAX_LOGGED_IPS: usize = 4096;
 /// At most one summary line per IP (and one for evictions) this often.
 const LOG_EVERY: Duration = Duration::from_secs(1);
@@ -31,9 +34,9 @@ pub enum Refused {
 }
 
 struct Entry {
-    /// The IP counted against the cap; `None` while not counted (a trusted
-    /// proxy, or a PROXY header not read yet).
-    ip: Option<IpAddr>,
+    /// The client counted against the cap; `None` while not counted (a
+    /// trusted proxy, or a PROXY header not read yet).
+    client: Option<ClientKey>,
     /// The connection's socket, to shut it down.
     socket: Option<Arc<TcpStream>>,
 }
@@ -43,17 +46,17 @@ struct Table {
     next: Ticket,
     /// Oldest first.
     entries: BTreeMap<Ticket, Entry>,
-    per_ip: HashMap<IpAddr, usize>,
+    per_ip: HashMap<ClientKey, usize>,
     /// The server is stopping: no connection is taken any more.
     closed: bool,
 }
 
 impl Table {
-    fn uncount(&mut self, ip: IpAddr) {
-        if let Some(n) = self.per_ip.get_mut(&ip) {
+    fn uncount(&mut self, client: ClientKey) {
+        if let Some(n) = self.per_ip.get_mut(&client) {
             *n -= 1;
             if *n == 0 {
-                self.per_ip.remove(&ip);
+                self.per_ip.remove(&client);
             }
         }
     }
@@ -62,8 +65,10 @@ impl Table {
 /// Refusals waiting for their summary line.
 #[derive(Default)]
 struct Summaries {
-    per_ip: HashMap<IpAddr, (Instant, u64)>,
-    /// Refusals of IPs that did not fit in `per_ip`.
+    /// Per client: the last line, the count since, the address last refused
+    /// (what the line shows).
+    per_ip: HashMap<ClientKey, (Instant, u64, IpAddr)>,
+    /// Refusals of clients that did not fit in `per_ip`.
     others: u64,
     /// Connections closed to make room: last line, count since.
     evicted: Option<(Instant, u64)>,
@@ -100,9 +105,9 @@ impl Pending {
         if table.closed {
             return Err(Refused::Gone);
         }
-        let ip = ip.filter(|_| self.cap > 0);
-        if let Some(ip) = ip {
-            let count = table.per_ip.entry(ip).or_default();
+        let client = ip.filter(|_| self.cap > 0).map(ClientKey::from);
+        if let Some(client) = client {
+            let count = table.per_ip.entry(client).or_default();
             if *count >= self.cap {
                 return Err(Refused::OverCap);
             }
@@ -110,7 +115,7 @@ impl Pending {
         }
         let ticket = table.next;
         table.next += 1;
-        table.entries.insert(ticket, Entry { ip, socket });
+        table.entries.insert(ticket, Entry { client, socket });
         Ok(ticket)
     }
 
@@ -125,13 +130,14 @@ impl Pending {
         if self.cap == 0 {
             return Ok(());
         }
-        let count = table.per_ip.entry(ip).or_default();
+        let client = ClientKey::from(ip);
+        let count = table.per_ip.entry(client).or_default();
         if *count >= self.cap {
             return Err(Refused::OverCap);
         }
         *count += 1;
         if let Some(entry) = table.entries.get_mut(&ticket) {
-            entry.ip = Some(ip);
+            entry.client = Some(client);
         }
         Ok(())
     }
@@ -141,8 +147,8 @@ impl Pending {
         let entry = {
             let mut table = self.table();
             let entry = table.entries.remove(&ticket);
-            if let Some(ip) = entry.as_ref().and_then(|e| e.ip) {
-                table.uncount(ip);
+            if let Some(client) = entry.as_ref().and_then(|e| e.client) {
+                table.uncount(client);
             }
             entry
         };
@@ -159,8 +165,8 @@ impl Pending {
                 return false;
             };
             let entry = table.entries.remove(&ticket);
-            if let Some(ip) = entry.as_ref().and_then(|e| e.ip) {
-                table.uncount(ip);
+            if let Some(client) = entry.as_ref().and_then(|e| e.client) {
+                table.uncount(client);
             }
             entry
         };
@@ -193,16 +199,19 @@ impl Pending {
     /// line in the last second, else later (see [`Pending::flush_logs`]).
     pub fn note_refusal(&self, ip: IpAddr) {
         let now = Instant::now();
+        let key = ClientKey::from(ip);
         let mut summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
-        if !summaries.per_ip.contains_key(&ip) && summaries.per_ip.len() >= MAX_LOGGED_IPS {
+        if !summaries.per_ip.contains_key(&key) && summaries.per_ip.len() >= MAX_LOGGED_IPS {
             summaries.others += 1;
             return;
         }
-        let (last, count) = summaries
-            .per_ip
-            .entry(ip)
-            .or_insert((now.checked_sub(LOG_EVERY).unwrap_or(now), 0));
+        let (last, count, shown) = summaries.per_ip.entry(key).or_insert((
+            now.checked_sub(LOG_EVERY).unwrap_or(now),
+            0,
+            ip,
+        ));
         *count += 1;
+        *shown = ip;
         if now.duration_since(*last) >= LOG_EVERY {
             log_refusals(ip, *count, self.cap);
             *last = now;
@@ -231,7 +240,7 @@ impl Pending {
         let now = Instant::now() + if all { LOG_EVERY } else { Duration::ZERO };
         let mut summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
         let cap = self.cap;
-        summaries.per_ip.retain(|ip, (last, count)| {
+        summaries.per_ip.retain(|_, (last, count, ip)| {
             if now.duration_since(*last) < LOG_EVERY {
                 return true;
             }
@@ -331,5 +340,30 @@ mod tests {
         assert_eq!(pending.count(b, source), Err(Refused::OverCap));
         pending.remove(a);
         pending.count(b, source).expect("under the cap");
+    }
+
+    #[test]
+    fn an_ipv6_64_shares_one_cap() {
+        let pending = Pending::new(1);
+        let first: IpAddr = "2001:db8:1:2::1".parse().expect("valid in this test");
+        let same_network: IpAddr = "2001:db8:1:2::2".parse().expect("valid in this test");
+        let other_network: IpAddr = "2001:db8:1:3::1".parse().expect("valid in this test");
+        let ticket = pending.add(Some(first), None).expect("under the cap");
+        assert_eq!(pending.add(Some(same_network), None), Err(Refused::OverCap));
+        pending
+            .add(Some(other_network), None)
+            .expect("under the cap");
+        pending.remove(ticket);
+        pending
+            .add(Some(same_network), None)
+            .expect("under the cap");
+    }
+
+    #[test]
+    fn an_ipv4_mapped_address_shares_its_ipv4_cap() {
+        let pending = Pending::new(1);
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("valid in this test");
+        pending.add(Some(mapped), None).expect("under the cap");
+        assert_eq!(pending.add(ip(1), None), Err(Refused::OverCap));
     }
 }

@@ -92,7 +92,10 @@ pub fn run(upgraded: Upgraded, shared: &Shared, authenticated: impl FnOnce()) {
     };
     let (identity, token) = match admission {
         Admission::Authenticated { identity, token } => (identity, token),
-        Admission::AwaitingToken => match session.await_token() {
+        Admission::AwaitingToken => match session
+            .await_token()
+            .and_then(|found| session.unless_throttled(found))
+        {
             Ok(found) => found,
             Err(end) => {
                 shared.metrics.session_ended(end.code);
@@ -153,7 +156,9 @@ impl Session<'_> {
             "{}: rejected: first-message authentication failed: {failure}",
             self.peer
         );
-        self.shared.throttle.record_failure(self.peer.ip());
+        // Checked and counted in one step; past the limit it is not counted,
+        // and the answer (1008) is the same either way, so it tells nothing.
+        let _past_the_limit = self.shared.throttle.record_failure(self.peer.ip());
         self.shared.metrics.rejected(RejectionReason::InvalidToken);
         Err(self.close(CloseCode::Policy.into(), "invalid token".into()))
     }
@@ -183,6 +188,21 @@ impl Session<'_> {
                 Event::Ended(end) => return Err(end),
             }
         }
+    }
+
+    /// A right first-message token from a client that reached
+    /// `--max-auth-failures` meanwhile (its other connections failed since
+    /// the upgrade) is refused as a wrong one is, 1008 `invalid token`: no
+    /// answer tells a client which of its guesses past the limit was right.
+    /// A wrong one past the limit closes the same way, uncounted (see
+    /// `await_token`).
+    fn unless_throttled(&mut self, found: (Identity, String)) -> Result<(Identity, String), End> {
+        if self.shared.throttle.retry_after(self.peer.ip()).is_none() {
+            return Ok(found);
+        }
+        log::info!("{}: rejected: too many failed authentications", self.peer);
+        self.shared.metrics.rejected(RejectionReason::Throttled);
+        Err(self.close(CloseCode::Policy.into(), "invalid token".into()))
     }
 
     /// Calls the handler for each message until the session ends, keeping
