@@ -4,27 +4,19 @@
 
 use crate::handler::{Handler, Reply, SessionInfo};
 mod output;
+mod process;
 
-use output::{log_lines, send_output};
-use std::io::{self, Read, Write};
+use output::{Pipes, carry_output};
+use process::{Shell, set_nonblocking};
+use std::io::{self, PipeWriter, Write};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
 
-/// How long a program may take to exit after its stdin is closed, and again
-/// after `SIGTERM`, before the next step.
-const EXIT_GRACE: Duration = Duration::from_secs(2);
-/// How often, at most, a program that should be exiting is checked on (the
-/// first checks come sooner: most programs exit as soon as stdin closes).
-const REAP_POLL: Duration = Duration::from_millis(10);
-/// How often a write to a program that stopped reading checks whether the
-/// session has been told to end.
-const STALL_POLL: Duration = Duration::from_millis(250);
-/// Stack of the threads that carry a program's output.
+/// Stack of the thread that carries a program's output.
 const PIPE_THREAD_STACK: usize = 64 * 1024;
 
 /// Makes `--exec` handlers: `/bin/sh -c command` for each session; a stdout
@@ -55,31 +47,14 @@ impl Exec {
     /// Starts the program for one session. A program that cannot be started
     /// gives a handler that closes the session with 1011 `program failed`.
     pub fn start(&self, info: &SessionInfo) -> Program {
-        let started = spawn(&self.command, info).and_then(|mut child| {
-            let stdin = child.stdin.take();
-            let output = (child.stdout.take(), child.stderr.take());
-            let child = Arc::new(Mutex::new(child));
-            if let Err(e) = start_pumps(output, child.clone(), info, self.max_line) {
-                // No thread to carry its output: end it now, and reap it.
-                let mut child = lock(&child);
-                // SAFETY: the group of a child we have not reaped yet.
-                unsafe { libc::killpg(child.id() as libc::pid_t, libc::SIGKILL) };
-                let _ = child.wait();
-                return Err(e);
-            }
-            Ok((child, stdin))
-        });
-        match started {
-            Ok((child, stdin)) => Program {
-                child: Some(child),
-                stdin,
-                peer: info.peer,
-            },
+        match spawn(&self.command, info).and_then(|child| start_pipes(child, info, self.max_line)) {
+            Ok(program) => program,
             Err(e) => {
                 log::error!("{}: cannot start the program: {e}", info.peer);
                 Program {
-                    child: None,
+                    shell: None,
                     stdin: None,
+                    ended: None,
                     peer: info.peer,
                 }
             }
@@ -90,8 +65,10 @@ impl Exec {
 /// One session's program: the [`Handler`] that feeds it.
 pub struct Program {
     /// `None` when it could not be started.
-    child: Option<Arc<Mutex<Child>>>,
+    shell: Option<Arc<Shell>>,
     stdin: Option<ChildStdin>,
+    /// Dropped once the program is ended and reaped: its pipe thread ends.
+    ended: Option<PipeWriter>,
     peer: SocketAddr,
 }
 
@@ -113,75 +90,52 @@ fn spawn(command: &str, info: &SessionInfo) -> io::Result<Child> {
         program.env("WSAUTH_SUBPROTOCOL", protocol);
     }
     let child = program.spawn()?;
-    if let Some(stdin) = &child.stdin {
-        set_nonblocking(stdin.as_raw_fd());
-    }
+    // Our ends only: the pipe thread and a stalled write never block.
+    child.stdin.iter().for_each(set_nonblocking);
+    child.stdout.iter().for_each(set_nonblocking);
+    child.stderr.iter().for_each(set_nonblocking);
     Ok(child)
 }
 
-fn set_nonblocking(fd: libc::c_int) {
-    // SAFETY: fcntl on a pipe descriptor we own, with valid flags.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags >= 0 {
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+/// Gives the program its pipe thread; a program that cannot have one is
+/// ended at once.
+fn start_pipes(mut child: Child, info: &SessionInfo, max_line: usize) -> io::Result<Program> {
+    let stdin = child.stdin.take();
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let shell = Arc::new(Shell::new(child));
+    let thread = io::pipe().and_then(|(ended_rx, ended)| {
+        let pipes = Pipes {
+            stdout,
+            stderr,
+            ended: ended_rx,
+        };
+        let (handle, peer, carried) = (info.handle.clone(), info.peer, shell.clone());
+        thread::Builder::new()
+            .name("wsauth-exec-io".into())
+            .stack_size(PIPE_THREAD_STACK)
+            .spawn(move || carry_output(pipes, &carried, &handle, peer, max_line))
+            .map(|_| ended)
+    });
+    match thread {
+        Ok(ended) => Ok(Program {
+            shell: Some(shell),
+            stdin,
+            ended: Some(ended),
+            peer: info.peer,
+        }),
+        Err(e) => {
+            shell.kill();
+            Err(e)
         }
     }
 }
 
-/// The threads that carry stdout to the client and stderr to the log.
-fn start_pumps(
-    (stdout, stderr): (
-        Option<impl Read + Send + 'static>,
-        Option<impl Read + Send + 'static>,
-    ),
-    child: Arc<Mutex<Child>>,
-    info: &SessionInfo,
-    max_line: usize,
-) -> io::Result<()> {
-    let (handle, peer) = (info.handle.clone(), info.peer);
-    if let Some(stderr) = stderr {
-        thread::Builder::new()
-            .name("wsauth-exec-err".into())
-            .stack_size(PIPE_THREAD_STACK)
-            .spawn(move || log_lines(stderr, peer))?;
-    }
-    if let Some(stdout) = stdout {
-        thread::Builder::new()
-            .name("wsauth-exec-out".into())
-            .stack_size(PIPE_THREAD_STACK)
-            .spawn(move || send_output(stdout, &child, &handle, max_line))?;
-    }
-    Ok(())
-}
-
-pub(crate) fn lock(child: &Mutex<Child>) -> MutexGuard<'_, Child> {
-    child.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Waits until the program has exited and reaps it; `None` if waiting failed.
-/// `waitid` with `WNOWAIT` waits without reaping, so the pid cannot be reused
-/// while the session's end may still signal its group.
-pub(crate) fn wait_for_exit(child: &Mutex<Child>) -> Option<ExitStatus> {
-    let pid = lock(child).id();
-    // SAFETY: waitid writes only into the siginfo we pass.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOWAIT,
-        );
-    }
-    lock(child).try_wait().ok().flatten()
-}
-
 impl Program {
     /// Writes one line to the program's stdin. A program that stops reading
-    /// stalls this session only; the wait ends when the session is told to
-    /// end (shutdown, revocation, the program's exit).
-    fn write_line(&mut self, text: &str, reply: &Reply<'_>) {
+    /// stalls this session only, and only while the session lasts: the wait
+    /// ends when its client leaves, its idle timeout passes or it is told
+    /// to end (see [`Reply::wait_writable`]).
+    fn write_line(&mut self, text: &str, reply: &mut Reply<'_>) {
         let Some(stdin) = &mut self.stdin else { return };
         let mut line = Vec::with_capacity(text.len() + 1);
         line.extend_from_slice(text.as_bytes());
@@ -191,10 +145,9 @@ impl Program {
             match stdin.write(rest) {
                 Ok(n) => rest = &rest[n..],
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if reply.is_closing() {
+                    if !reply.wait_writable(stdin.as_fd()) {
                         return;
                     }
-                    wait_writable(stdin.as_raw_fd(), STALL_POLL);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
@@ -207,19 +160,9 @@ impl Program {
     }
 }
 
-fn wait_writable(fd: libc::c_int, at_most: Duration) {
-    let mut pollfd = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, as the count says.
-    unsafe { libc::poll(&mut pollfd, 1, at_most.as_millis() as libc::c_int) };
-}
-
 impl Handler for Program {
     fn on_open(&mut self, reply: &mut Reply<'_>) {
-        if self.child.is_none() {
+        if self.shell.is_none() {
             reply.close(1011, "program failed");
         }
     }
@@ -235,37 +178,16 @@ impl Handler for Program {
 
 /// The session has ended, whatever the reason: close the program's stdin;
 /// if it has not exited 2 s later its group gets SIGTERM, and SIGKILL 2 s
-/// after that. It is reaped in every case.
+/// after that; once it has exited, its group gets SIGTERM at once, and
+/// SIGKILL 2 s later if any of it is left. It is reaped in every case.
 impl Drop for Program {
     fn drop(&mut self) {
         self.stdin = None;
-        let Some(child) = &self.child else { return };
-        let started = Instant::now();
-        let mut terminated = false;
-        let mut pause = Duration::from_micros(250);
-        loop {
-            let mut child = lock(child);
-            if !matches!(child.try_wait(), Ok(None)) {
-                return;
-            }
-            let pgid = child.id() as libc::pid_t;
-            let waited = started.elapsed();
-            if waited >= 2 * EXIT_GRACE {
-                log::info!("{}: program killed", self.peer);
-                // SAFETY: the group of a child we have not reaped yet.
-                unsafe { libc::killpg(pgid, libc::SIGKILL) };
-                let _ = child.wait();
-                return;
-            }
-            if waited >= EXIT_GRACE && !terminated {
-                log::info!("{}: program did not exit; sending SIGTERM", self.peer);
-                // SAFETY: as above.
-                unsafe { libc::killpg(pgid, libc::SIGTERM) };
-                terminated = true;
-            }
-            drop(child);
-            thread::sleep(pause);
-            pause = (pause * 2).min(REAP_POLL);
+        if let Some(shell) = &self.shell {
+            shell.end(self.peer);
         }
+        // Nothing is left to read for: the pipe thread ends, even if a
+        // process that left the group still holds a pipe.
+        self.ended = None;
     }
 }

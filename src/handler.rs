@@ -3,11 +3,13 @@
 //! revocation, shutdown, logs) whatever the handler does.
 
 use crate::auth::Identity;
-use crate::link::{Link, SendError};
+use crate::link::{Link, SendError, Waited};
 use crate::message::{Message, data_frame, data_frame_of, sendable_code, short_reason};
 use crate::push::{SessionHandle, Sessions};
 use std::net::SocketAddr;
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
+use std::time::Instant;
 use tungstenite::protocol::frame::coding::Data;
 
 /// What a handler learns when its session opens.
@@ -41,7 +43,10 @@ pub struct SessionInfo {
 
 /// A session's logic. The server calls it on the session's own thread, one
 /// call at a time; answer through the [`Reply`], or keep
-/// [`SessionInfo::handle`] to send later from another thread.
+/// [`SessionInfo::handle`] to send later from another thread. While a call
+/// runs the session reads nothing from its client: a call that may wait on
+/// something outside waits with [`Reply::wait_writable`], or returns soon
+/// once [`Reply::is_closing`] says so.
 ///
 /// ```
 /// use wsauth::{Handler, Reply};
@@ -96,14 +101,18 @@ pub trait Handler {
 /// ```
 pub struct Reply<'a> {
     link: &'a Link,
+    /// When the session's idle timeout passes, if nothing is heard first.
+    idle_at: Option<Instant>,
     pub(crate) close: Option<(u16, String)>,
     pub(crate) failed: Option<SendError>,
 }
 
 impl<'a> Reply<'a> {
-    pub(crate) fn new(link: &'a Link) -> Self {
+    /// A reply for one call of a session whose idle timeout passes at `idle_at`.
+    pub(crate) fn new(link: &'a Link, idle_at: Option<Instant>) -> Self {
         Reply {
             link,
+            idle_at,
             close: None,
             failed: None,
         }
@@ -146,6 +155,49 @@ impl<'a> Reply<'a> {
     /// should return soon.
     pub fn is_closing(&self) -> bool {
         self.link.woken().is_some() || self.link.is_closed()
+    }
+
+    /// Waits until `fd` can be written (a pipe to a program, say) while the
+    /// session keeps its rules: while a call runs, the session reads nothing
+    /// from its client, so a handler that may wait on something outside
+    /// should wait here. `false`: the session must end first, and will once
+    /// this call returns: its client left, its idle timeout passed (it then
+    /// closes with 1001 `idle timeout`), or it was told to end.
+    ///
+    /// ```no_run
+    /// # use std::io::Write;
+    /// # use std::os::fd::AsFd;
+    /// # fn feed(pipe: &mut std::io::PipeWriter, mut line: &[u8], reply: &mut wsauth::Reply<'_>) {
+    /// // `pipe` is non-blocking: a full pipe says WouldBlock.
+    /// while !line.is_empty() {
+    ///     match pipe.write(line) {
+    ///         Ok(n) => line = &line[n..],
+    ///         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+    ///             if !reply.wait_writable(pipe.as_fd()) {
+    ///                 return;
+    ///             }
+    ///         }
+    ///         Err(_) => return,
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn wait_writable(&mut self, fd: BorrowedFd<'_>) -> bool {
+        if self.close.is_some() || self.failed.is_some() {
+            return false;
+        }
+        match self.link.wait_writable(fd, self.idle_at) {
+            Waited::Ready => true,
+            Waited::Deadline => {
+                self.close(1001, "idle timeout");
+                false
+            }
+            Waited::PeerGone => {
+                // A wake-up is told apart by the session itself.
+                self.failed = Some(SendError::Closed);
+                false
+            }
+        }
     }
 
     fn send_frame(&mut self, frame: &[u8]) {

@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::transport::Transport;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -68,6 +69,17 @@ pub enum Wake {
     Shutdown = 2,
     /// A handle sent a close frame.
     Closed = 3,
+}
+
+/// How [`Link::wait_writable`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waited {
+    /// The descriptor can be written.
+    Ready,
+    /// The client left, or the session was woken to end.
+    PeerGone,
+    /// The deadline passed first.
+    Deadline,
 }
 
 /// One live session's shared part.
@@ -279,6 +291,42 @@ impl Link {
             2 => Some(Wake::Shutdown),
             3 => Some(Wake::Closed),
             _ => None,
+        }
+    }
+
+    /// Waits until `fd` (not this session's socket: a pipe, say) can be
+    /// written, the client leaves (a FIN or a reset; a wake-up looks the
+    /// same, as it shuts the socket's read half), or `deadline` passes.
+    pub fn wait_writable(&self, fd: BorrowedFd<'_>, deadline: Option<Instant>) -> Waited {
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|left| left.is_zero()) {
+                return Waited::Deadline;
+            }
+            // Round up, so that the last millisecond is not a busy loop.
+            let millis = left.map_or(-1, |t| {
+                t.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
+            });
+            let mut fds = [
+                libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.stream().as_raw_fd(),
+                    events: libc::POLLRDHUP,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: two valid pollfds, count 2.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
+            if ready > 0 && fds[1].revents != 0 {
+                return Waited::PeerGone;
+            }
+            if ready > 0 && fds[0].revents != 0 {
+                return Waited::Ready;
+            }
         }
     }
 

@@ -282,7 +282,9 @@ impl Session<'_> {
 
     /// Runs one handler call and acts on what it asked for.
     fn call(&mut self, f: impl FnOnce(&mut Reply<'_>)) -> Option<End> {
-        let mut reply = Reply::new(&self.link);
+        // Called on a message just heard (or at the open): idle from now.
+        let idle_at = self.shared.config.idle_timeout.map(|t| Instant::now() + t);
+        let mut reply = Reply::new(&self.link, idle_at);
         f(&mut reply);
         let (close, failed) = (reply.close.take(), reply.failed.take());
         if let Some(wake) = self.link.woken() {

@@ -1,52 +1,212 @@
-//! A program's output: stdout lines to the client, stderr lines to the log.
+//! A program's output: stdout lines to the client, stderr lines to the log,
+//! and once its `sh` exits, the close its exit status calls for. One thread
+//! carries both pipes; it waits on them, on the `sh`'s exit and on the
+//! session's end at once, so a process that keeps a pipe open holds neither
+//! the session nor the thread.
 
-use super::wait_for_exit;
+use super::process::{Shell, poll, pollfd, waiting_bytes};
 use crate::push::SessionHandle;
-use std::io::{self, Read};
+use std::io::{self, PipeReader, Read};
 use std::net::SocketAddr;
-use std::process::Child;
-use std::sync::Mutex;
+use std::os::fd::AsRawFd;
+use std::process::{ChildStderr, ChildStdout};
+use std::time::Duration;
 
 /// Longest stderr line logged; the rest of a longer one is logged as more lines.
 const MAX_LOG_LINE: usize = 4096;
+/// How often the `sh`'s exit is checked where the kernel cannot tell it.
+const EXIT_POLL: Duration = Duration::from_millis(100);
+/// Bytes read from a pipe at a time.
+const CHUNK: usize = 4096;
 
-/// Sends each stdout line as it completes; at the end, the close that the
-/// program's exit status calls for.
-pub(super) fn send_output(
-    stdout: impl Read,
-    child: &Mutex<Child>,
+/// What the pipe thread reads: our (non-blocking) ends of the program's
+/// stdout and stderr, and the session's end.
+pub(super) struct Pipes {
+    pub(super) stdout: Option<ChildStdout>,
+    pub(super) stderr: Option<ChildStderr>,
+    /// Hangs up once the session has ended its program: then nothing more
+    /// is wanted from the pipes, whoever still holds them.
+    pub(super) ended: PipeReader,
+}
+
+/// Carries the program's output until its `sh` exits (then sends what it
+/// wrote before and closes the session) or the session ends it.
+pub(super) fn carry_output(
+    mut pipes: Pipes,
+    shell: &Shell,
     handle: &SessionHandle,
+    peer: SocketAddr,
     max_line: usize,
 ) {
-    let mut lines = LineSplitter::new(max_line);
-    let mut chunk = [0u8; 4096];
-    let mut out = stdout;
+    let mut out = Stdout::new(handle, max_line);
+    let mut err = Stderr::new(peer);
     loop {
-        let n = match out.read(&mut chunk) {
-            Ok(0) => break,
+        let ready = wait_ready(&pipes, shell);
+        if ready.ended {
+            return;
+        }
+        if ready.stderr {
+            read_some(&mut pipes.stderr, CHUNK, |bytes| err.feed(bytes));
+        }
+        if ready.stdout && !read_some(&mut pipes.stdout, CHUNK, |bytes| out.feed(bytes)) {
+            return;
+        }
+        if ready.exit
+            && let Some(success) = shell.exit()
+        {
+            return finish(pipes, out, err, success);
+        }
+    }
+}
+
+/// The `sh` has exited: sends and logs what its pipes held at that moment
+/// (not what a process it left behind writes later), then the close.
+fn finish(mut pipes: Pipes, mut out: Stdout<'_>, mut err: Stderr, success: bool) {
+    let waiting = pipes.stderr.as_ref().map_or(0, waiting_bytes);
+    read_some(&mut pipes.stderr, waiting, |bytes| err.feed(bytes));
+    err.finish();
+    let waiting = pipes.stdout.as_ref().map_or(0, waiting_bytes);
+    if !read_some(&mut pipes.stdout, waiting, |bytes| out.feed(bytes)) || !out.finish() {
+        return;
+    }
+    let _ = match success {
+        true => out.handle.close(1000, ""),
+        false => out.handle.close(1011, "program failed"),
+    };
+}
+
+/// Which of the things waited on are ready.
+struct Ready {
+    stdout: bool,
+    stderr: bool,
+    /// The `sh` may have exited: check.
+    exit: bool,
+    ended: bool,
+}
+
+fn wait_ready(pipes: &Pipes, shell: &Shell) -> Ready {
+    let fds = [
+        pipes.stdout.as_ref().map(AsRawFd::as_raw_fd),
+        pipes.stderr.as_ref().map(AsRawFd::as_raw_fd),
+        shell.exit_fd().map(|fd| fd.as_raw_fd()),
+        Some(pipes.ended.as_raw_fd()),
+    ];
+    // A descriptor of -1 is skipped by poll(2): one slot per kind.
+    let mut polled = fds.map(|fd| pollfd(fd.unwrap_or(-1), libc::POLLIN));
+    let timeout = fds[2].is_none().then_some(EXIT_POLL);
+    poll(&mut polled, timeout);
+    let ready = |i: usize| fds[i].is_some() && polled[i].revents != 0;
+    Ready {
+        stdout: ready(0),
+        stderr: ready(1),
+        exit: ready(2) || fds[2].is_none(),
+        ended: ready(3),
+    }
+}
+
+/// Reads up to `limit` bytes that are there now from `pipe` (dropped at its
+/// end) and feeds them on; `false` once `feed` wants no more.
+fn read_some<R: Read>(
+    pipe: &mut Option<R>,
+    limit: usize,
+    mut feed: impl FnMut(&[u8]) -> bool,
+) -> bool {
+    let mut chunk = [0u8; CHUNK];
+    let mut left = limit;
+    while let Some(reader) = pipe.as_mut()
+        && left > 0
+    {
+        let n = match reader.read(&mut chunk[..left.min(CHUNK)]) {
+            Ok(0) => {
+                *pipe = None;
+                return true;
+            }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(_) => {
+                *pipe = None;
+                return true;
+            }
         };
-        let sent = lines.push(&chunk[..n], |line| send_line(handle, line));
-        match sent {
-            Ok(true) => {}
-            // The session is gone: its end stops the program.
-            Ok(false) => return,
+        if !feed(&chunk[..n]) {
+            return false;
+        }
+        left -= n;
+    }
+    true
+}
+
+/// Stdout, line by line, to the client.
+struct Stdout<'a> {
+    lines: LineSplitter,
+    handle: &'a SessionHandle,
+}
+
+impl<'a> Stdout<'a> {
+    fn new(handle: &'a SessionHandle, max_line: usize) -> Self {
+        Stdout {
+            lines: LineSplitter::new(max_line),
+            handle,
+        }
+    }
+
+    /// Sends each line these bytes complete; `false` when the session no
+    /// longer takes them (it ended, or a line was too long: then it closes).
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        match self.lines.push(bytes, |line| send_line(self.handle, line)) {
+            Ok(sent) => sent,
             Err(TooLong) => {
-                let _ = handle.close(1011, "program output too long");
-                return;
+                let _ = self.handle.close(1011, "program output too long");
+                false
             }
         }
     }
-    if let Some(last) = lines.rest() {
-        send_line(handle, last);
+
+    /// Sends a last line that had no `\n`; `false` if it could not be sent.
+    fn finish(&mut self) -> bool {
+        self.lines
+            .rest()
+            .is_none_or(|last| send_line(self.handle, last))
     }
-    let status = wait_for_exit(child);
-    let _ = match status {
-        Some(status) if status.success() => handle.close(1000, ""),
-        _ => handle.close(1011, "program failed"),
-    };
+}
+
+/// Stderr, line by line, to the log with the client's address.
+struct Stderr {
+    lines: LineSplitter,
+    peer: SocketAddr,
+}
+
+impl Stderr {
+    fn new(peer: SocketAddr) -> Self {
+        Stderr {
+            lines: LineSplitter::new(usize::MAX),
+            peer,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        let peer = self.peer;
+        let _ = self.lines.push(bytes, |line| log_line(peer, line));
+        // Bound what a line without end can hold.
+        if self.lines.partial.len() > MAX_LOG_LINE {
+            log_line(peer, &std::mem::take(&mut self.lines.partial));
+        }
+        true
+    }
+
+    fn finish(&mut self) {
+        if let Some(last) = self.lines.rest() {
+            log_line(self.peer, last);
+        }
+    }
+}
+
+fn log_line(peer: SocketAddr, line: &[u8]) -> bool {
+    for piece in line.chunks(MAX_LOG_LINE) {
+        log::info!("{peer}: program: {}", String::from_utf8_lossy(piece));
+    }
+    true
 }
 
 /// Sends one line: text when it is UTF-8, else binary. `false`: the session
@@ -124,34 +284,6 @@ impl LineSplitter {
     /// The last line, if the output did not end with `\n`.
     fn rest(&self) -> Option<&[u8]> {
         (!self.partial.is_empty()).then_some(self.partial.as_slice())
-    }
-}
-
-/// Logs each stderr line at info, with the client's address.
-pub(super) fn log_lines(stderr: impl Read, peer: SocketAddr) {
-    let mut lines = LineSplitter::new(usize::MAX);
-    let mut chunk = [0u8; 1024];
-    let mut err = stderr;
-    let mut log_line = |line: &[u8]| {
-        for piece in line.chunks(MAX_LOG_LINE) {
-            log::info!("{peer}: program: {}", String::from_utf8_lossy(piece));
-        }
-        true
-    };
-    loop {
-        match err.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let _ = lines.push(&chunk[..n], &mut log_line);
-                // Bound what a line without end can hold.
-                if lines.partial.len() > MAX_LOG_LINE {
-                    log_line(&std::mem::take(&mut lines.partial));
-                }
-            }
-        }
-    }
-    if let Some(last) = lines.rest() {
-        log_line(last);
     }
 }
 
