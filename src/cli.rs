@@ -118,7 +118,9 @@ pub struct Options {
     pub jwt: JwtOptions,
 }
 
-/// A command line that cannot be used; its text never contains a token.
+/// A command line that cannot be used. Its text names a flag, or a stray
+/// argument by its position, and never shows a value given on the command
+/// line: any of them may be a token (`--token alice s3cret`).
 #[derive(Debug, PartialEq, Eq)]
 pub struct UsageError(pub String);
 
@@ -135,6 +137,22 @@ impl UsageError {
     /// `flag` belongs to a feature this build lacks.
     pub fn missing_feature(flag: &str, feature: &str) -> UsageError {
         UsageError(format!("{flag}{FEATURE_MISSING}{feature}"))
+    }
+
+    /// An argument that is no flag of this build: a flag's name (`--bogus`)
+    /// is shown, anything else only by its position (counting from 1).
+    fn not_a_flag(arg: &str, position: usize) -> UsageError {
+        let is_flag_name = arg.strip_prefix("--").is_some_and(|name| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+        if is_flag_name {
+            UsageError(format!("unknown flag `{arg}`"))
+        } else {
+            UsageError(format!("argument {position} is not a flag"))
+        }
     }
 
     /// What follows the message on stderr: a pointer to `--help`, except
@@ -165,8 +183,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
     let (mut tls_cert, mut tls_key) = (None, None);
     let mut echo_flag = None;
     let config = &mut options.config;
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
+    // Positions count from 1, the first argument after the program's name.
+    let mut args = args.into_iter().zip(1..);
+    while let Some((arg, position)) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => {
                 (flag.to_string(), Some(value.to_string()))
@@ -199,7 +218,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
         let mut value = || {
             inline
                 .clone()
-                .or_else(|| args.next())
+                .or_else(|| args.next().map(|(value, _)| value))
                 .ok_or_else(|| UsageError(format!("{flag} needs a value")))
         };
         match flag.as_str() {
@@ -233,7 +252,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             }
             "--max-auth-failures" => config.max_auth_failures = number(&flag, &value()?)?,
             "--max-pending-per-ip" => config.max_pending_per_ip = number(&flag, &value()?)?,
-            "--trusted-proxy" => config.trusted_proxies.add(&value()?).map_err(UsageError)?,
+            "--trusted-proxy" => trusted_proxy(config, &value()?)?,
             "--tls-cert" if cfg!(feature = "tls") => tls_cert = Some(PathBuf::from(value()?)),
             "--tls-key" if cfg!(feature = "tls") => tls_key = Some(PathBuf::from(value()?)),
             "--tls-cert" | "--tls-key" => return Err(UsageError::missing_feature(&flag, "tls")),
@@ -243,10 +262,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
                     "error" | "warn" | "info" | "debug" | "trace" => text.parse().ok(),
                     _ => None,
                 };
-                options.log_level =
-                    Some(level.ok_or_else(|| {
-                        UsageError(format!("--log-level: unknown level `{text}`"))
-                    })?);
+                options.log_level = Some(level.ok_or_else(|| {
+                    UsageError("--log-level: not one of error, warn, info, debug, trace".into())
+                })?);
             }
             #[cfg(feature = "jwt")]
             name if JWT_FLAGS.contains(&name) => jwt::record(&mut options.jwt, name, value()?)?,
@@ -256,7 +274,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
                     "{name} needs a build with the feature jwt"
                 )));
             }
-            _ => return Err(UsageError(format!("unknown argument `{flag}`"))),
+            _ => return Err(UsageError::not_a_flag(&flag, position)),
         }
     }
     options.tls = match (tls_cert, tls_key) {
@@ -277,7 +295,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
 
 fn number(flag: &str, text: &str) -> Result<usize, UsageError> {
     text.parse()
-        .map_err(|_| UsageError(format!("{flag}: `{text}` is not a whole number")))
+        .map_err(|_| UsageError(format!("{flag}: not a whole number")))
 }
 
 fn positive(flag: &str, text: &str) -> Result<usize, UsageError> {
@@ -296,10 +314,22 @@ fn listen_address(text: &str) -> Result<String, UsageError> {
     if valid {
         Ok(text.to_string())
     } else {
-        Err(UsageError(format!(
-            "--listen: `{text}` is not an address like 127.0.0.1:8000"
-        )))
+        Err(UsageError(
+            "--listen: not an address like 127.0.0.1:8000".into(),
+        ))
     }
+}
+
+/// `--trusted-proxy`: an IP or a CIDR. The error says what is wrong without
+/// the value, unlike [`TrustedProxies::add`](crate::client_ip::TrustedProxies::add)'s.
+fn trusted_proxy(config: &mut Config, text: &str) -> Result<(), UsageError> {
+    config.trusted_proxies.add(text).map_err(|_| {
+        UsageError(
+            "--trusted-proxy: not an IP address, or a CIDR like 10.0.0.0/8 \
+             with no bits set past its prefix"
+                .into(),
+        )
+    })
 }
 
 /// `[USER:]TOKEN`: USER is the text before the first `:`; a second `:` is invalid.
@@ -394,6 +424,16 @@ mod tests {
         ] {
             assert!(run(args).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn a_stray_argument_is_named_by_position_and_a_flag_by_name() {
+        let stray = run(&["--token", "alice", "s3cret"]).expect_err("refused");
+        assert_eq!(stray.0, "argument 3 is not a flag");
+        let unknown = run(&["--bogus=s3cret"]).expect_err("refused");
+        assert_eq!(unknown.0, "unknown flag `--bogus`");
+        let odd = run(&["--S3cret!"]).expect_err("refused");
+        assert_eq!(odd.0, "argument 1 is not a flag");
     }
 
     #[test]

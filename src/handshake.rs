@@ -214,16 +214,15 @@ pub fn upgrade(
         log::debug!("{peer}: GET {}", redact_target(&head.target));
         match admit(request, peer.ip(), forwarded_host, shared) {
             Ok((admission, subprotocol)) => {
-                if let Some(value) = subprotocol
-                    .as_deref()
-                    .and_then(|p| HeaderValue::from_str(p).ok())
-                {
+                // Selected only if the 101 names it: the session learns what the client did.
+                selected = subprotocol.and_then(|p| {
+                    let value = protocol_header(&p)?;
                     response
                         .headers_mut()
                         .insert("Sec-WebSocket-Protocol", value);
-                }
+                    Some(p)
+                });
                 admitted = Some(admission);
-                selected = subprotocol;
                 Ok(response)
             }
             Err(rejection) => {
@@ -286,6 +285,16 @@ pub fn upgrade(
             None
         }
     }
+}
+
+/// The `Sec-WebSocket-Protocol` value that selects `protocol`, if a 101 can
+/// carry it as the client offered it: visible ASCII only. tungstenite writes
+/// no other header value (it would drop the connection unanswered), and an
+/// offer that was not UTF-8 reached us with U+FFFD in place of its bytes.
+fn protocol_header(protocol: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(protocol)
+        .ok()
+        .filter(|value| value.to_str().is_ok())
 }
 
 /// A tungstenite error response with the headers it does not add itself.
@@ -355,6 +364,14 @@ mod tests {
             "/ws?a=1&token=***&token=***"
         );
         assert_eq!(redact_target("/ws"), "/ws");
+    }
+
+    #[test]
+    fn only_a_visible_ascii_subprotocol_can_be_carried() {
+        assert!(protocol_header("chat.v2").is_some());
+        for uncarried in ["ch\u{e4}t", "chat\u{fffd}", "a\u{7f}b"] {
+            assert!(protocol_header(uncarried).is_none(), "{uncarried:?}");
+        }
     }
 
     fn request(headers: &[(&str, &str)]) -> Request {

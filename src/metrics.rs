@@ -1,8 +1,9 @@
 //! Counters for `GET /metrics` (`--metrics`), rendered in the Prometheus text
 //! format. Every count is one relaxed atomic add: no lock on the message path.
-//! Labels come only from fixed sets (a rejection reason, a close code from a
-//! bounded list), never from a user name, a token or anything a client chose
-//! freely, so no client can make the label set grow.
+//! Labels come only from bounded sets (a rejection reason; a close code of
+//! the protocol, or one of at most 64 application codes), never from a user
+//! name, a token or anything else a client chose freely, so no client can
+//! make the label set grow past its bound.
 //!
 //! ```
 //! use wsauth::metrics::{Metrics, RejectionReason};
@@ -12,6 +13,7 @@
 //! assert!(text.contains("wsauth_rejections_total{reason=\"missing_token\"} 1\n"));
 //! ```
 
+use closes::CloseCounts;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -82,15 +84,6 @@ impl RejectionReason {
     }
 }
 
-/// Close codes counted under their own number; any other is `other`.
-/// 1000–1014 are every code RFC 6455 and the IANA registry define for the
-/// protocol itself (1005 stands for an empty close frame).
-const CLOSE_CODES: std::ops::RangeInclusive<u16> = 1000..=1014;
-/// Slots of `session_closes`: the codes, then `none`, then `other`.
-const CLOSE_SLOTS: usize = 17;
-const CLOSE_NONE: usize = 15;
-const CLOSE_OTHER: usize = 16;
-
 /// The server's counters. Share one (in an `Arc` or a shared struct) among
 /// all connection threads.
 #[derive(Debug, Default)]
@@ -104,7 +97,7 @@ pub struct Metrics {
     messages_sent: AtomicU64,
     bytes_received: AtomicU64,
     bytes_sent: AtomicU64,
-    session_closes: [AtomicU64; CLOSE_SLOTS],
+    session_closes: CloseCounts,
 }
 
 /// An open connection or session, counted while this lives: dropping it (at
@@ -161,13 +154,10 @@ impl Metrics {
 
     /// Counts how a session ended: the close code sent or received (1005 for
     /// an empty close frame), or `None` when no close frame was exchanged.
+    /// The first close with a new application code claims its line: a scan
+    /// of at most 64 slots, no lock.
     pub fn session_ended(&self, code: Option<u16>) {
-        let slot = match code {
-            None => CLOSE_NONE,
-            Some(code) if CLOSE_CODES.contains(&code) => usize::from(code - CLOSE_CODES.start()),
-            Some(_) => CLOSE_OTHER,
-        };
-        add(&self.session_closes[slot], 1);
+        add(self.session_closes.counter(code), 1);
     }
 
     /// Counts one refusal.
@@ -270,19 +260,7 @@ impl Metrics {
             "counter",
             "Sessions ended, by close code (none: no close frame).",
         );
-        for (slot, counter) in self.session_closes.iter().enumerate() {
-            let code = close_label(slot);
-            sample(out, name, Some(("code", &code)), get(counter));
-        }
-    }
-}
-
-/// The `code` label of a slot of `session_closes`.
-fn close_label(slot: usize) -> String {
-    match slot {
-        CLOSE_NONE => "none".to_string(),
-        CLOSE_OTHER => "other".to_string(),
-        _ => (usize::from(*CLOSE_CODES.start()) + slot).to_string(),
+        self.session_closes.render(out, name);
     }
 }
 
@@ -347,6 +325,7 @@ fn render_process(out: &mut String) {
     }
 }
 
+mod closes;
 mod process;
 
 #[cfg(test)]

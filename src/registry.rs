@@ -152,11 +152,15 @@ impl Registry {
 
 impl Member<'_> {
     /// Marks the session authenticated, so pushes and listings see it, and
-    /// notes when its token expires.
+    /// notes when its token expires: on its link, where the expiry walk
+    /// reads it, and in the registry's earliest expiry, both under the lock
+    /// that walk takes (a walk that found the link without its expiry would
+    /// raise the earliest expiry past it, and no tick would wake it).
     pub fn authenticated(&self, user: &str, expires: Option<u64>) {
         let mut sessions = self.registry.lock();
         if let Some(entry) = sessions.entries.get_mut(&self.id) {
             entry.user = Some(user.into());
+            entry.link.set_expires(expires);
         }
         if let Some(e) = expires {
             self.registry
@@ -173,5 +177,45 @@ impl Drop for Member<'_> {
         if sessions.entries.is_empty() {
             self.registry.emptied.notify_all();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::transport::Transport;
+    use std::net::{TcpListener, TcpStream};
+
+    /// A link over a loopback connection (its far end is dropped).
+    fn link() -> Arc<Link> {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let stream = TcpStream::connect(listener.local_addr().expect("bound")).expect("connects");
+        let peer = stream.local_addr().expect("connected");
+        let transport = Transport::Plain(Arc::new(stream));
+        Link::new(
+            transport,
+            peer,
+            Duration::from_secs(1),
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    #[test]
+    fn an_expiry_walk_after_authenticated_keeps_the_new_expiry() {
+        let registry = Registry::default();
+        let now = unix_now();
+        // An expired session, so that the next tick walks the sessions.
+        let expired = registry.join(link()).expect("open");
+        expired.authenticated("old", Some(now - 1));
+        let fresh = registry.join(link()).expect("open");
+        fresh.authenticated("alice", Some(now + 3600));
+        registry.wake_expired();
+        let earliest = registry.earliest_expiry.load(Ordering::Relaxed);
+        assert!(
+            earliest <= now + 3600,
+            "earliest expiry {earliest}, alice's {}",
+            now + 3600
+        );
     }
 }

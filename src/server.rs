@@ -126,20 +126,25 @@ impl Server {
             addr: addr.to_string(),
             source,
         })?;
-        let local = listener.local_addr()?;
+        let mut server = Server {
+            addr: listener.local_addr()?,
+            shared,
+            listener: Some(listener.clone()),
+            tick_thread: None,
+            stop_ticking: None,
+        };
+        // From here an error drops `server`, which stops what was started:
+        // a failed start leaves no thread behind and the port free.
         listener.start()?;
         let (stop_ticking, ticks) = mpsc::channel();
-        let tick_shared = shared.clone();
-        let tick_thread = thread::Builder::new()
-            .name("wsauth-tick".into())
-            .spawn(move || tick_loop(&tick_shared, ticks))?;
-        Ok(Server {
-            addr: local,
-            shared,
-            listener: Some(listener),
-            tick_thread: Some(tick_thread),
-            stop_ticking: Some(stop_ticking),
-        })
+        let tick_shared = server.shared.clone();
+        server.tick_thread = Some(
+            thread::Builder::new()
+                .name("wsauth-tick".into())
+                .spawn(move || tick_loop(&tick_shared, ticks))?,
+        );
+        server.stop_ticking = Some(stop_ticking);
+        Ok(server)
     }
 
     /// The address actually bound.

@@ -130,6 +130,42 @@ fn an_invalid_token_exits_2_without_showing_it() {
 }
 
 #[test]
+fn a_stray_argument_is_named_by_its_position_not_its_text() {
+    // `--token alice s3cret`: the token meant as `alice:s3cret`.
+    let line = assert_fails_with_one_line(
+        &["--listen", "127.0.0.1:0", "--token", "alice", "Sekrit42"],
+        2,
+        &["Sekrit42"],
+    );
+    assert!(line.contains("argument 5"), "{line}");
+    let line = assert_fails_with_one_line(&["Sekrit42"], 2, &["Sekrit42"]);
+    assert!(line.contains("argument 1"), "{line}");
+}
+
+#[test]
+fn no_usage_error_shows_the_value_it_refuses() {
+    for args in [
+        &["--max-connections", "Sekrit42"][..],
+        &["--max-message-bytes=Sekrit42"],
+        &["--handshake-timeout", "Sekrit42"],
+        &["--idle-timeout", "Sekrit42"],
+        &["--max-auth-failures", "Sekrit42"],
+        &["--max-pending-per-ip", "Sekrit42"],
+        &["--listen", "Sekrit42"],
+        &["--log-level", "Sekrit42"],
+        &["--trusted-proxy", "Sekrit42"],
+        &["--trusted-proxy", "10.0.0.1/8"],
+        &["--jwt-secret-file", "key", "--jwt-leeway", "Sekrit42"],
+        &["--Sekrit42!"],
+        &["-Sekrit42"],
+    ] {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        assert_fails_with_one_line(&all, 2, &["Sekrit42", "10.0.0.1"]);
+    }
+}
+
+#[test]
 fn a_mistyped_token_flag_does_not_show_its_value() {
     assert_fails_with_one_line(
         &["--listen", "127.0.0.1:0", "--tokne=alice:Sekrit42"],

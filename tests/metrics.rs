@@ -215,3 +215,38 @@ fn messages_bytes_and_closes_are_counted_and_gauges_return_to_zero() {
         "no user in any label"
     );
 }
+
+/// Closes its session with 4001 when told `bye`.
+struct ClosesWith4001;
+
+impl wsauth::Handler for ClosesWith4001 {
+    fn on_text(&mut self, text: &str, reply: &mut wsauth::Reply<'_>) {
+        if text == "bye" {
+            reply.close(4001, "as asked");
+        }
+    }
+}
+
+#[test]
+fn application_close_codes_are_counted_by_their_number() {
+    let mut config = Config::default();
+    config.metrics = true;
+    let store = wsauth::TokenStore::new(vec![common::grant("alice", ALICE, None)]);
+    let server =
+        Server::start_with_handler("127.0.0.1:0", config, store, |_| ClosesWith4001).unwrap();
+    let addr = server.local_addr();
+    let bearer = format!("Bearer {ALICE}");
+    let (mut ws, _) = connect(addr, "/ws", &[("Authorization", &bearer)]).unwrap();
+    ws.send(Message::text("bye")).unwrap();
+    assert_eq!(common::expect_close(&mut ws).0, 4001);
+    let key = "wsauth_session_closes_total{code=\"4001\"}";
+    let mut after = scrape(addr);
+    assert!(
+        eventually(PATIENCE, || {
+            after = scrape(addr);
+            after.get(key) == Some(&1.0)
+        }),
+        "{after:?}"
+    );
+    assert_eq!(after["wsauth_session_closes_total{code=\"other\"}"], 0.0);
+}

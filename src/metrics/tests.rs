@@ -74,6 +74,26 @@ fn gauges_return_to_zero_when_the_guards_drop() {
     assert!(text.contains("\nwsauth_sessions_total 1\n"), "{text}");
 }
 
+/// The `wsauth_session_closes_total` samples, by their `code` label.
+fn closes(metrics: &Metrics) -> Vec<(String, u64)> {
+    let prefix = "wsauth_session_closes_total{code=\"";
+    metrics
+        .render()
+        .lines()
+        .filter_map(|line| {
+            let (code, count) = line.strip_prefix(prefix)?.split_once("\"} ")?;
+            Some((code.to_string(), count.parse().ok()?))
+        })
+        .collect()
+}
+
+fn count_of(closes: &[(String, u64)], code: &str) -> Option<u64> {
+    let mut found = closes.iter().filter(|(c, _)| c == code);
+    let count = found.next().map(|(_, n)| *n);
+    assert!(found.next().is_none(), "two lines for {code}: {closes:?}");
+    count
+}
+
 #[test]
 fn close_codes_fall_into_a_bounded_label_set() {
     let metrics = Metrics::default();
@@ -82,29 +102,84 @@ fn close_codes_fall_into_a_bounded_label_set() {
         Some(1000),
         Some(1009),
         Some(1005),
+        Some(1015),
         None,
         Some(4000),
         Some(999),
+        Some(1016),
+        Some(2999),
+        Some(5000),
         Some(u16::MAX),
     ] {
         metrics.session_ended(code);
     }
-    let text = metrics.render();
-    for expected in [
-        "{code=\"1000\"} 2\n",
-        "{code=\"1009\"} 1\n",
-        "{code=\"1005\"} 1\n",
-        "{code=\"none\"} 1\n",
-        "{code=\"other\"} 3\n",
-        "{code=\"1014\"} 0\n",
+    let closes = closes(&metrics);
+    for (code, count) in [
+        ("1000", 2),
+        ("1009", 1),
+        ("1005", 1),
+        ("1015", 1),
+        ("1014", 0),
+        ("none", 1),
+        ("4000", 1),
+        ("other", 5),
     ] {
-        assert!(text.contains(expected), "{expected} not in\n{text}");
+        assert_eq!(count_of(&closes, code), Some(count), "{code}: {closes:?}");
     }
-    let lines = text
-        .lines()
-        .filter(|l| l.starts_with("wsauth_session_closes_total{"))
-        .count();
-    assert_eq!(lines, CLOSE_SLOTS);
+    // 1000-1015, the one application code, none and other.
+    assert_eq!(closes.len(), 16 + 1 + 2, "{closes:?}");
+}
+
+#[test]
+fn application_codes_are_counted_by_their_number() {
+    let metrics = Metrics::default();
+    for code in [4001, 3000, 4001, 4999] {
+        metrics.session_ended(Some(code));
+    }
+    let closes = closes(&metrics);
+    assert_eq!(count_of(&closes, "4001"), Some(2), "{closes:?}");
+    assert_eq!(count_of(&closes, "3000"), Some(1), "{closes:?}");
+    assert_eq!(count_of(&closes, "4999"), Some(1), "{closes:?}");
+    assert_eq!(count_of(&closes, "other"), Some(0), "{closes:?}");
+    // A code that never occurred has no line.
+    assert_eq!(count_of(&closes, "4002"), None, "{closes:?}");
+}
+
+#[test]
+fn past_64_application_codes_the_rest_count_as_other() {
+    let metrics = Metrics::default();
+    for code in 3000..3070 {
+        metrics.session_ended(Some(code));
+    }
+    metrics.session_ended(Some(3000));
+    metrics.session_ended(Some(3069));
+    let closes = closes(&metrics);
+    assert_eq!(count_of(&closes, "3000"), Some(2), "{closes:?}");
+    assert_eq!(count_of(&closes, "3063"), Some(1), "{closes:?}");
+    assert_eq!(count_of(&closes, "3064"), None, "{closes:?}");
+    assert_eq!(count_of(&closes, "other"), Some(7), "{closes:?}");
+    assert_eq!(closes.len(), 16 + 64 + 2, "{closes:?}");
+}
+
+#[test]
+fn codes_claimed_at_once_from_many_threads_get_one_line_each() {
+    let metrics = Metrics::default();
+    std::thread::scope(|scope| {
+        for thread in 0..8u16 {
+            let metrics = &metrics;
+            scope.spawn(move || {
+                for i in 0..64u16 {
+                    // Each thread meets the codes in another order.
+                    metrics.session_ended(Some(3000 + (i * 7 + thread * 13) % 64));
+                }
+            });
+        }
+    });
+    let closes = closes(&metrics);
+    for code in 3000..3064 {
+        assert_eq!(count_of(&closes, &code.to_string()), Some(8), "{closes:?}");
+    }
+    assert_eq!(count_of(&closes, "other"), Some(0), "{closes:?}");
 }
 
 #[test]
