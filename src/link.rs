@@ -337,8 +337,10 @@ impl Link {
 
     /// Records the token the session runs on and its expiry.
     pub fn set_token(&self, token: String, expires: Option<u64>) {
-        let _ = self.token.set(token);
+        // The expiry first: a reload that sees the token must see its expiry
+        // too, or it would take "never" for an expiry cut short and revoke.
         self.set_expires(expires);
+        let _ = self.token.set(token);
     }
 
     /// The token the session runs on, once authenticated.
