@@ -51,15 +51,6 @@ fn running(args: &[&str]) -> bool {
     })
 }
 
-/// Threads of this process named as `--exec` names its pipe threads.
-fn exec_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .expect("Linux: /proc/self/task")
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .filter(|name| name.starts_with("wsauth-exec"))
-        .count()
-}
-
 /// The next frame that is not a ping or pong: a text or the close.
 fn next_text_or_close(ws: &mut Client) -> Message {
     loop {
@@ -108,15 +99,15 @@ fn a_failing_program_with_a_lingering_child_closes_with_1011() {
 #[test]
 fn a_child_holding_stderr_leaves_no_thread_behind() {
     let _turn = my_turn();
-    let before = exec_threads();
+    let before = threads_named("wsauth-exec");
     let server = exec_server("sleep 61.103 >/dev/null & echo started", Config::default());
     let mut ws = connect_alice_to(&server);
     assert_eq!(next_text(&mut ws), "started");
     assert_eq!(close_of(next_text_or_close(&mut ws)), (1000, String::new()));
     assert!(
-        eventually(PATIENCE, || exec_threads() <= before),
+        eventually(PATIENCE, || threads_named("wsauth-exec") <= before),
         "{} pipe threads, {before} before the session",
-        exec_threads()
+        threads_named("wsauth-exec")
     );
     assert!(eventually(PATIENCE, || !running(&["sleep", "61.103"])));
 }
@@ -124,13 +115,13 @@ fn a_child_holding_stderr_leaves_no_thread_behind() {
 #[test]
 fn when_the_client_leaves_the_programs_children_end_too() {
     let _turn = my_turn();
-    let before = exec_threads();
+    let before = threads_named("wsauth-exec");
     let server = exec_server("sleep 61.104 & echo started; exec cat", Config::default());
     let mut ws = connect_alice_to(&server);
     assert_eq!(next_text(&mut ws), "started");
     ws.close(None).unwrap();
     assert!(eventually(PATIENCE, || !running(&["sleep", "61.104"])));
-    assert!(eventually(PATIENCE, || exec_threads() <= before));
+    assert!(eventually(PATIENCE, || threads_named("wsauth-exec") <= before));
 }
 
 /// Sends far more than a pipe holds to a program that never reads; returns
@@ -189,19 +180,19 @@ fn a_silent_client_of_a_stalled_program_gets_the_idle_timeout() {
 #[test]
 fn a_process_that_left_the_group_holds_no_thread_after_the_session() {
     let _turn = my_turn();
-    let before = exec_threads();
+    let before = threads_named("wsauth-exec");
     // setsid puts the sleep out of the program's group: no group signal
     // reaches it, yet it holds stdout and stderr.
     let server = exec_server("setsid sleep 61.107 & echo $!", Config::default());
     let mut ws = connect_alice_to(&server);
     let escaped: i32 = next_text(&mut ws).parse().expect("a pid");
     assert_eq!(close_of(next_text_or_close(&mut ws)), (1000, String::new()));
-    let threads_gone = eventually(PATIENCE, || exec_threads() <= before);
+    let threads_gone = eventually(PATIENCE, || threads_named("wsauth-exec") <= before);
     // SAFETY: a pid this test's program just started and printed.
     unsafe { libc::kill(escaped, libc::SIGKILL) };
     assert!(
         threads_gone,
         "{} pipe threads, {before} before",
-        exec_threads()
+        threads_named("wsauth-exec")
     );
 }

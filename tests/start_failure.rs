@@ -17,15 +17,6 @@ const CHILD: &str = "WSAUTH_START_FAILURE_CHILD";
 /// aarch64 Linux, so no mapping of that size can succeed.
 const NO_STACK_FITS: &str = "140737488355328";
 
-/// Threads of this process named as wsauth names its connection threads.
-fn connection_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .expect("Linux: /proc/self/task")
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim_end() == "wsauth-conn")
-        .count()
-}
-
 #[test]
 fn a_start_whose_tick_thread_cannot_start_leaves_no_thread_and_the_port_free() {
     if std::env::var_os(CHILD).is_some() {
@@ -61,9 +52,9 @@ fn start_that_fails() {
     let error = started.err().expect("no tick thread, no server");
     eprintln!("the start failed as it should: {error}");
     assert!(
-        eventually(PATIENCE, || connection_threads() == 0),
+        eventually(PATIENCE, || threads_named("wsauth-conn") == 0),
         "{} connection threads left",
-        connection_threads()
+        threads_named("wsauth-conn")
     );
     assert!(
         TcpStream::connect(addr).is_err(),

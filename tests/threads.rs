@@ -9,15 +9,6 @@ use common::*;
 use tungstenite::Message;
 use wsauth::Config;
 
-/// Threads of this process named as wsauth names its connection threads.
-fn connection_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .expect("Linux: /proc/self/task")
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim_end() == "wsauth-conn")
-        .count()
-}
-
 #[test]
 fn sessions_run_on_their_accepting_threads_which_are_reused_and_end_with_the_server() {
     let server = start(Config::default());
@@ -32,9 +23,9 @@ fn sessions_run_on_their_accepting_threads_which_are_reused_and_end_with_the_ser
         while ws.read().is_ok() {}
     }
     assert!(
-        connection_threads() <= 6,
+        threads_named("wsauth-conn") <= 6,
         "30 sessions in a row took {} threads",
-        connection_threads()
+        threads_named("wsauth-conn")
     );
 
     // At once: a thread each, and one more waiting for the next connection.
@@ -44,18 +35,18 @@ fn sessions_run_on_their_accepting_threads_which_are_reused_and_end_with_the_ser
         assert_eq!(next_text(ws), format!("Message text was: c{i}"));
     }
     assert!(
-        eventually(PATIENCE, || connection_threads() >= 21),
+        eventually(PATIENCE, || threads_named("wsauth-conn") >= 21),
         "20 live sessions and a waiting thread: {} threads",
-        connection_threads()
+        threads_named("wsauth-conn")
     );
 
     // Stopping closes the sessions and returns once every thread is done
     // (the OS may list one for a moment longer, while it exits).
     server.stop();
     assert!(
-        eventually(PATIENCE, || connection_threads() == 0),
+        eventually(PATIENCE, || threads_named("wsauth-conn") == 0),
         "{} threads left after stop()",
-        connection_threads()
+        threads_named("wsauth-conn")
     );
     for ws in &mut live {
         assert_eq!(expect_close(ws).0, 1001);

@@ -344,3 +344,13 @@ pub fn connect_from_ip(
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     handshake(&format!("ws://{addr}{target}"), headers, stream)
 }
+
+/// Threads of this process whose name starts with `prefix` (wsauth names
+/// its threads `wsauth-conn`, `wsauth-exec-io`, ...).
+pub fn threads_named(prefix: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("Linux: /proc/self/task")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim_end().starts_with(prefix))
+        .count()
+}
