@@ -40,6 +40,8 @@ usage: wsauth [OPTIONS]
                               header) are believed; repeatable
   --proxy-protocol            every connection begins with a PROXY v1/v2 header naming the client
   --metrics                   serve GET /metrics (Prometheus text format); else it is a 404
+  --publish-key-file PATH     serve POST /publish and /disconnect to holders of this key
+                              (at least 32 bytes); re-read on SIGHUP and on change
   --log-level LEVEL           error, warn, info, debug or trace [info, or RUST_LOG]
   --tls-cert PATH             serve https and wss (a build with the feature tls): PEM certificate chain
   --tls-key PATH              and its PEM private key; both or neither; re-read on SIGHUP and on change
@@ -106,6 +108,8 @@ pub struct Options {
     pub tokens_file: Option<PathBuf>,
     /// The `--log-level`, if given.
     pub log_level: Option<log::LevelFilter>,
+    /// The `--publish-key-file`, if any.
+    pub publish_key_file: Option<PathBuf>,
     /// The `--exec` command, if given: it replaces the echo.
     pub exec: Option<String>,
     /// `--tls-cert` and `--tls-key`: the certificate chain and its key (only
@@ -174,6 +178,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
         tokens: Vec::new(),
         tokens_file: None,
         log_level: None,
+        publish_key_file: None,
         exec: None,
         tls: None,
         config: Config::default(),
@@ -225,6 +230,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             "--listen" => options.listen = listen_address(&value()?)?,
             "--token" => options.tokens.push(token_flag(&value()?)?),
             "--tokens-file" => options.tokens_file = Some(PathBuf::from(value()?)),
+            "--publish-key-file" => options.publish_key_file = Some(PathBuf::from(value()?)),
             "--allow-origin" => config.allowed_origins.push(value()?),
             "--max-connections" => config.max_connections = positive(&flag, &value()?)?,
             "--max-message-bytes" => config.max_message_bytes = positive(&flag, &value()?)?,
@@ -408,8 +414,13 @@ mod tests {
             "--metrics",
             "--max-pending-per-ip",
             "0",
+            "--publish-key-file=/etc/wsauth/publish.key",
         ])
         .expect("valid in this test");
+        assert_eq!(
+            options.publish_key_file.as_deref(),
+            Some(std::path::Path::new("/etc/wsauth/publish.key"))
+        );
         assert_eq!(options.config.max_pending_per_ip, 0);
         let trusted = &options.config.trusted_proxies;
         assert!(trusted.contains("10.1.2.3".parse().expect("an IP")));

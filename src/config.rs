@@ -1,7 +1,7 @@
 //! The server's settings: one plain struct, every limit a named field.
 
 use crate::client_ip::TrustedProxies;
-#[cfg(feature = "tls")]
+use crate::publish::PublishKey;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +58,11 @@ pub struct Config {
     /// Answer `GET /metrics` in the Prometheus text format; without it
     /// `/metrics` is a 404. Default: `false`.
     pub metrics: bool,
+    /// Serve `POST /publish` and `POST /disconnect` to backends that present
+    /// this key as `Authorization: Bearer KEY`; without it both are a 404.
+    /// [`Server::reload`](crate::Server::reload) and a change of the file's
+    /// modification time (checked once a second) load a new key. Default: `None`.
+    pub publish_key: Option<Arc<PublishKey>>,
     /// Serve https and wss with this certificate and key (feature `tls`):
     /// the port then speaks TLS only. [`Server::reload`](crate::Server::reload)
     /// and a change of either file's modification time (checked once a
@@ -92,6 +97,7 @@ impl Default for Config {
             trusted_proxies: TrustedProxies::default(),
             proxy_protocol: false,
             metrics: false,
+            publish_key: None,
             #[cfg(feature = "tls")]
             tls: None,
         }

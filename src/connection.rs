@@ -11,7 +11,7 @@ use crate::http::{
 use crate::metrics::RejectionReason;
 use crate::pending::{Refused, Ticket};
 use crate::proxy_protocol::{ProxyHeaderError, TimedRead, read_proxy_header};
-use crate::router::{Route, metrics_answer, route_with};
+use crate::router::{Paths, Route, metrics_answer, route_with};
 use crate::state::Shared;
 use crate::transport::Transport;
 use std::io::{self, Read};
@@ -66,10 +66,18 @@ pub fn serve(
     };
     // The port is the TCP peer's, or the one a PROXY header gave.
     let peer = SocketAddr::new(client.ip, source.port());
-    let answer = match route_with(&head, shared.config.metrics) {
+    let paths = Paths {
+        metrics: shared.config.metrics,
+        publish: shared.config.publish_key.is_some(),
+    };
+    let answer = match route_with(&head, paths) {
         Route::Upgrade => return upgrade(stream, &head, shared, peer, client.host.as_deref()),
         Route::Answer(answer) => answer,
         Route::Metrics => metrics_answer(shared.metrics.render(), &head),
+        // Its body, if any, is read under the head's deadline.
+        Route::Publish(endpoint) => {
+            crate::publish::endpoint::serve(endpoint, &stream, &head, shared, peer, deadline)?
+        }
     };
     log::debug!(
         "{peer}: {} {} -> {}",

@@ -40,6 +40,13 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The publish key file could not be read, or holds fewer than 32 bytes.
+    PublishKeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The operating system gave no random bytes for a token.
     Random(String),
     /// Another I/O error while starting.
@@ -67,6 +74,9 @@ impl fmt::Display for Error {
             #[cfg(feature = "jwt")]
             Error::KeyFile { path, reason } => {
                 write!(f, "JWT key file {}: {reason}", path.display())
+            }
+            Error::PublishKeyFile { path, reason } => {
+                write!(f, "publish key file {}: {reason}", path.display())
             }
             Error::Random(reason) => write!(f, "cannot get random bytes: {reason}"),
             Error::Io(e) => write!(f, "{e}"),

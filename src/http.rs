@@ -105,6 +105,50 @@ pub fn read_request_head_within(
     }
 }
 
+/// Why a request body could not be read whole.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The connection's deadline passed first.
+    TimedOut,
+    /// The client closed the connection before the whole body.
+    Closed,
+    /// Reading failed.
+    Io(io::Error),
+}
+
+/// Reads a body of `length` bytes: first what arrived behind the head
+/// (`rest`, bytes past the body ignored), then from `stream`, all before
+/// `deadline`, the same deadline as the head's.
+pub fn read_body(
+    stream: &Transport,
+    rest: &[u8],
+    length: usize,
+    deadline: Instant,
+) -> Result<Vec<u8>, BodyError> {
+    let mut body = vec![0u8; length];
+    let early = rest.len().min(length);
+    body[..early].copy_from_slice(&rest[..early]);
+    let mut len = early;
+    while len < length {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(BodyError::TimedOut);
+        }
+        stream
+            .tcp()
+            .set_read_timeout(Some(left))
+            .map_err(BodyError::Io)?;
+        match stream.read(&mut body[len..]) {
+            Ok(0) => return Err(BodyError::Closed),
+            Ok(n) => len += n,
+            Err(e) if is_timeout(&e) => return Err(BodyError::TimedOut),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(BodyError::Io(e)),
+        }
+    }
+    Ok(body)
+}
+
 /// Parses a complete or partial head: `Ok(None)` means more bytes are needed.
 pub fn parse_head(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -216,6 +260,8 @@ pub fn reason_phrase(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        411 => "Length Required",
+        413 => "Content Too Large",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",

@@ -5,8 +5,8 @@
 //! thread of `listener` that accepted it: `server` admits it (the connection
 //! and per-IP limits) → `http` reads the request head (after a
 //! `proxy_protocol` header, if configured) and `client_ip` says who the
-//! client is → `router` picks the page, the health check, the metrics or the
-//! upgrade → `handshake` runs
+//! client is → `router` picks the page, the health check, the metrics, the
+//! publish API (`publish`, which reads the body) or the upgrade → `handshake` runs
 //! tungstenite's `accept_hdr` with the admission checks (`credentials`,
 //! [`auth`], `throttle`) → `session` runs the session's [`Handler`].
 //! With the feature `jwt`, `jwt::JwtKeys` verifies signed JWTs, and a
@@ -26,7 +26,8 @@
 //!
 //! Your own logic is a [`Handler`] made per session
 //! ([`Server::start_with_handler`]); [`SessionHandle`] and [`Sessions`] send
-//! to sessions from any thread; [`exec::Exec`] runs a program per session.
+//! to sessions from any thread; [`Publisher`] pushes to users' sessions
+//! as `POST /publish` does; [`exec::Exec`] runs a program per session.
 //! With the feature `tls`, `Config::tls` (a `tls::TlsSettings`) makes the
 //! same port serve https and wss, every step unchanged over the TLS stream.
 //! The modules marked hidden are the steps of a connection, public only so
@@ -61,6 +62,7 @@ mod pages;
 mod pending;
 #[doc(hidden)]
 pub mod proxy_protocol;
+mod publish;
 mod push;
 mod registry;
 #[doc(hidden)]
@@ -83,5 +85,6 @@ pub use handler::{Echo, Handler, Reply, SessionInfo};
 pub use jwt::JwtKeys;
 pub use link::SendError;
 pub use message::Message;
+pub use publish::{PublishError, PublishKey, Publisher};
 pub use push::{LiveSession, SessionHandle, Sessions};
 pub use server::Server;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use wsauth::cli::{self, Command, Options};
 use wsauth::exec::Exec;
-use wsauth::{Config, Grant, Server, TokenStore, auth};
+use wsauth::{Config, Grant, PublishKey, Server, TokenStore, auth};
 
 fn main() -> ExitCode {
     match cli::parse(std::env::args().skip(1)) {
@@ -54,6 +54,10 @@ fn run(mut options: Options) -> Result<(), String> {
         store = store.with_file(path).map_err(|e| e.to_string())?;
     }
     let auth = authenticator(&options, store)?;
+    if let Some(path) = &options.publish_key_file {
+        let key = PublishKey::load(path).map_err(|e| e.to_string())?;
+        options.config.publish_key = Some(std::sync::Arc::new(key));
+    }
     let scheme = use_tls(options.tls.take(), &mut options.config)?;
     // Registered before serving, so no signal can arrive unhandled.
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|e| e.to_string())?;
@@ -77,7 +81,7 @@ fn run(mut options: Options) -> Result<(), String> {
 
     for signal in signals.forever() {
         if signal == SIGHUP {
-            log::info!("SIGHUP: reloading tokens and certificate");
+            log::info!("SIGHUP: reloading tokens, certificate and publish key");
             server.reload();
         } else {
             log::info!("shutting down");

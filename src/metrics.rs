@@ -84,6 +84,52 @@ impl RejectionReason {
     }
 }
 
+/// How a `POST /publish` or `/disconnect` request ended: one label value of
+/// `wsauth_publish_requests_total` each. Every request moves exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublishResult {
+    /// Answered 200.
+    Ok,
+    /// No key or a wrong key: 401.
+    Unauthorized,
+    /// An `Origin` header: 403.
+    Forbidden,
+    /// Too many failed authentications from the client IP: 429.
+    Throttled,
+    /// 400, 405 or 411, or a body that did not arrive whole in time.
+    BadRequest,
+    /// A `Content-Length` over `--max-message-bytes`: 413.
+    TooLarge,
+    /// The message could not be handed on (the server is stopping): 503.
+    Unavailable,
+}
+
+impl PublishResult {
+    /// Every result, in the order they are rendered.
+    pub const ALL: [PublishResult; 7] = [
+        PublishResult::Ok,
+        PublishResult::Unauthorized,
+        PublishResult::Forbidden,
+        PublishResult::Throttled,
+        PublishResult::BadRequest,
+        PublishResult::TooLarge,
+        PublishResult::Unavailable,
+    ];
+
+    /// The `result` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            PublishResult::Ok => "ok",
+            PublishResult::Unauthorized => "unauthorized",
+            PublishResult::Forbidden => "forbidden",
+            PublishResult::Throttled => "throttled",
+            PublishResult::BadRequest => "bad_request",
+            PublishResult::TooLarge => "too_large",
+            PublishResult::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// The server's counters. Share one (in an `Arc` or a shared struct) among
 /// all connection threads.
 #[derive(Debug, Default)]
@@ -98,6 +144,8 @@ pub struct Metrics {
     bytes_received: AtomicU64,
     bytes_sent: AtomicU64,
     session_closes: CloseCounts,
+    publish_requests: [AtomicU64; PublishResult::ALL.len()],
+    push_messages: AtomicU64,
 }
 
 /// An open connection or session, counted while this lives: dropping it (at
@@ -175,6 +223,17 @@ impl Metrics {
     pub fn message_sent(&self, payload_bytes: usize) {
         add(&self.messages_sent, 1);
         add(&self.bytes_sent, payload_bytes as u64);
+    }
+
+    /// Counts one publish API request by how it ended.
+    pub fn publish_request(&self, result: PublishResult) {
+        add(&self.publish_requests[result as usize], 1);
+    }
+
+    /// Counts `n` messages handed to sessions by a publish (one per session
+    /// that took it).
+    pub fn pushed(&self, n: usize) {
+        add(&self.push_messages, n as u64);
     }
 
     /// The text for `GET /metrics`: every wsauth metric, then the process's.
@@ -261,6 +320,30 @@ impl Metrics {
             "Sessions ended, by close code (none: no close frame).",
         );
         self.session_closes.render(out, name);
+        self.render_publish(out);
+    }
+
+    /// The publish API's families.
+    fn render_publish(&self, out: &mut String) {
+        let name = "wsauth_publish_requests_total";
+        family(
+            out,
+            name,
+            "counter",
+            "POST /publish and /disconnect requests, by result.",
+        );
+        for result in PublishResult::ALL {
+            let value = get(&self.publish_requests[result as usize]);
+            sample(out, name, Some(("result", result.label())), value);
+        }
+        let name = "wsauth_push_messages_total";
+        family(
+            out,
+            name,
+            "counter",
+            "Messages handed to sessions by a publish, one per session.",
+        );
+        sample(out, name, None, get(&self.push_messages));
     }
 }
 

@@ -1,5 +1,5 @@
 //! Where a request goes: the test page, the health check, the WebSocket
-//! upgrade, or a plain error answer.
+//! upgrade, the metrics, the publish API, or a plain error answer.
 
 use crate::http::{Answer, RequestHead};
 use std::borrow::Cow;
@@ -20,19 +20,32 @@ pub enum Route {
     Upgrade,
     /// Answer with the metrics (only routed with `--metrics`).
     Metrics,
+    /// Hand the request to the publish API, whatever its method (only
+    /// routed with `--publish-key-file`; it answers 405 itself, so that
+    /// every request it sees is counted in its metric).
+    Publish(crate::publish::Endpoint),
     /// Write this answer and close.
     Answer(Answer),
 }
 
-/// Routes a request head by method and path, without `/metrics`.
-pub fn route(head: &RequestHead) -> Route {
-    route_with(head, false)
+/// The optional paths a server serves; each off is a 404 like any unknown path.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Paths {
+    /// `GET /metrics` (`--metrics`).
+    pub metrics: bool,
+    /// `POST /publish` and `POST /disconnect` (`--publish-key-file`).
+    pub publish: bool,
 }
 
-/// Routes a request head by method and path; `/metrics` is served only when
-/// `metrics` is on (else it is a 404 like any unknown path).
-pub fn route_with(head: &RequestHead, metrics: bool) -> Route {
-    match route_method_and_path(head, metrics) {
+/// Routes a request head by method and path, without the optional paths.
+pub fn route(head: &RequestHead) -> Route {
+    route_with(head, Paths::default())
+}
+
+/// Routes a request head by method and path, serving the optional `paths`
+/// that are on.
+pub fn route_with(head: &RequestHead, paths: Paths) -> Route {
+    match route_method_and_path(head, paths) {
         // An answer to HEAD never has a body, whatever its status.
         Route::Answer(answer) if head.method == "HEAD" => Route::Answer(Answer {
             send_body: false,
@@ -42,7 +55,8 @@ pub fn route_with(head: &RequestHead, metrics: bool) -> Route {
     }
 }
 
-fn route_method_and_path(head: &RequestHead, metrics: bool) -> Route {
+fn route_method_and_path(head: &RequestHead, paths: Paths) -> Route {
+    use crate::publish::Endpoint;
     let method = head.method.as_str();
     match head.path() {
         "/" | "/index.html" => match method {
@@ -61,10 +75,12 @@ fn route_method_and_path(head: &RequestHead, metrics: bool) -> Route {
             ),
             _ => Route::Answer(method_not_allowed("GET")),
         },
-        "/metrics" if metrics => match method {
+        "/metrics" if paths.metrics => match method {
             "GET" | "HEAD" => Route::Metrics,
             _ => Route::Answer(method_not_allowed("GET, HEAD")),
         },
+        "/publish" if paths.publish => Route::Publish(Endpoint::Publish),
+        "/disconnect" if paths.publish => Route::Publish(Endpoint::Disconnect),
         _ => Route::Answer(Answer::text(404, "not found\n")),
     }
 }
@@ -97,6 +113,7 @@ pub fn metrics_answer(text: String, head: &RequestHead) -> Answer {
     }
 }
 
-fn method_not_allowed(allow: &'static str) -> Answer {
+/// A 405 naming the methods `allow`ed.
+pub fn method_not_allowed(allow: &'static str) -> Answer {
     Answer::text(405, "method not allowed\n").with_header("Allow", allow)
 }

@@ -12,6 +12,7 @@ use crate::http::Answer;
 use crate::listener::Listener;
 use crate::metrics::{Metrics, RejectionReason};
 use crate::pending::{Pending, Refused, Ticket};
+use crate::publish::Publisher;
 use crate::push::Sessions;
 use crate::registry::Registry;
 use crate::session;
@@ -119,6 +120,7 @@ impl Server {
             open: AtomicUsize::new(0),
             metrics: Arc::new(Metrics::default()),
             pending: Pending::new(pending_cap),
+            stopping: Default::default(),
         });
         let serve_shared = shared.clone();
         let serve = move |stream, peer| serve_accepted(stream, peer, &serve_shared);
@@ -154,10 +156,13 @@ impl Server {
 
     /// Re-reads the tokens now (what `SIGHUP` does) and closes the sessions
     /// whose token is no longer valid; with TLS, re-reads the certificate
-    /// and key too, for new connections.
+    /// and key too, for new connections; re-reads the publish key.
     pub fn reload(&self) {
         if self.shared.auth.refresh(true) {
             self.shared.registry.revalidate(self.shared.auth.as_ref());
+        }
+        if let Some(key) = &self.shared.config.publish_key {
+            key.refresh(true);
         }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.shared.config.tls {
@@ -182,6 +187,20 @@ impl Server {
         Sessions::new(self.shared.registry.clone())
     }
 
+    /// Sends to users' sessions as `POST /publish` does: the application's
+    /// way to push, cloneable and usable from any thread (see [`Publisher`]).
+    ///
+    /// ```no_run
+    /// # fn order_shipped(server: &wsauth::Server) -> Result<(), wsauth::PublishError> {
+    /// let delivered = server.publisher().to_user("alice", "your order shipped")?;
+    /// println!("{delivered} of alice's sessions told");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn publisher(&self) -> Publisher {
+        Publisher::new(self.shared.clone())
+    }
+
     /// Stops accepting, closes every session with 1001 `server shutting
     /// down`, and returns once they have ended (a few seconds at most).
     pub fn stop(mut self) {
@@ -192,6 +211,7 @@ impl Server {
         let Some(listener) = self.listener.take() else {
             return;
         };
+        self.shared.stopping.store(true, Ordering::SeqCst);
         listener.stop();
         self.stop_ticking.take();
         if let Some(tick_thread) = self.tick_thread.take() {

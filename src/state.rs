@@ -9,7 +9,7 @@ use crate::pending::Pending;
 use crate::registry::Registry;
 use crate::throttle::Throttle;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use tungstenite::protocol::WebSocketConfig;
 
 /// Makes the handler of each new session.
@@ -29,10 +29,13 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// The connections not yet a session.
     pub pending: Pending,
+    /// Set when the server begins to stop: publications are refused.
+    pub stopping: AtomicBool,
 }
 
 impl Shared {
-    /// Once a second: notice a changed tokens file (and certificate), wake
+    /// Once a second: notice a changed tokens file (and certificate, and
+    /// publish key), wake
     /// sessions whose token has expired, write the pending connections' log
     /// summaries. (Old auth failures need no pruning: the throttle's table
     /// has a fixed size, and a new client takes the stalest place.)
@@ -43,6 +46,9 @@ impl Shared {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.config.tls {
             tls.refresh(false);
+        }
+        if let Some(key) = &self.config.publish_key {
+            key.refresh(false);
         }
         self.registry.wake_expired();
         self.pending.flush_logs(false);
