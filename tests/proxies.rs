@@ -298,3 +298,56 @@ fn read_head(stream: &mut TcpStream) -> Vec<u8> {
     }
     head
 }
+
+/// `/metrics`, `/publish` and `/disconnect` are for the operator's own
+/// network: from outside, the proxies answer 404 though the instances
+/// serve all three.
+fn the_private_paths_are_404_from_outside(kind: ProxyKind) {
+    const KEY: &str = "proxies-publish-key-0123456789abcdefghij";
+    let file = common::process::TempFile::new("proxies-key", KEY.as_bytes());
+    let private = || {
+        let mut config = Config::default();
+        config.metrics = true;
+        let key = wsauth::PublishKey::load(file.path()).expect("the key loads");
+        config.publish_key = Some(std::sync::Arc::new(key));
+        start(config)
+    };
+    let servers = [private(), private()];
+    let upstreams = [servers[0].local_addr(), servers[1].local_addr()];
+    let test = format!("the_private_paths_are_404_from_outside ({kind:?})");
+    let Some(proxy) = Proxy::start(kind, upstreams, &test) else {
+        return;
+    };
+    let post = |addr, target: &str| {
+        let request = format!(
+            "POST {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        common::raw(addr, request.as_bytes())
+    };
+    // Each instance itself serves them...
+    assert_eq!(status(&post(upstreams[0], "/publish?all")), 200);
+    assert_eq!(status(&get(upstreams[0], "/metrics", &[])), 200);
+    // ...the proxy does not, whatever the method or query.
+    assert_eq!(status(&get_closing(&proxy, "/metrics")), 404);
+    for target in [
+        "/publish?all",
+        "/publish?user=alice",
+        "/publish",
+        "/disconnect?user=alice",
+    ] {
+        let answer = post(proxy.addr(), target);
+        assert_eq!(status(&answer), 404, "{target}: {answer}\n{}", proxy.log());
+        assert_eq!(status(&get_closing(&proxy, target)), 404, "GET {target}");
+    }
+}
+
+#[test]
+fn the_private_paths_are_404_through_nginx() {
+    the_private_paths_are_404_from_outside(ProxyKind::Nginx);
+}
+
+#[test]
+fn the_private_paths_are_404_through_haproxy() {
+    the_private_paths_are_404_from_outside(ProxyKind::Haproxy);
+}
