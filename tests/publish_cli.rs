@@ -40,7 +40,14 @@ fn a_short_or_missing_key_file_exits_1_with_one_line_naming_the_file() {
 fn the_key_and_the_body_never_appear_in_the_log_and_sighup_rereads_the_key() {
     let file = TempFile::new("cli-key", format!("{KEY}\n").as_bytes());
     let token = format!("alice:{ALICE}");
-    let args = ["--token", &token, "--publish-key-file", file.path(), "--log-level", "trace"];
+    let args = [
+        "--token",
+        &token,
+        "--publish-key-file",
+        file.path(),
+        "--log-level",
+        "trace",
+    ];
     let (wsauth, addr) = Wsauth::serve(&args, &[]);
     let (mut alice, _) = connect_bearer(addr, ALICE).expect("alice connects");
     assert_eq!(next_text(&mut alice), "Hello alice");
@@ -53,8 +60,12 @@ fn the_key_and_the_body_never_appear_in_the_log_and_sighup_rereads_the_key() {
     std::fs::write(&file.0, format!("{second}\n")).unwrap();
     wsauth.signal(libc::SIGHUP);
     assert!(
-        common::eventually(common::PATIENCE, || status(&post(addr, second, "/publish?all", "y"))
-            == 200),
+        common::eventually(common::PATIENCE, || status(&post(
+            addr,
+            second,
+            "/publish?all",
+            "y"
+        )) == 200),
         "the key read on SIGHUP works"
     );
     assert_eq!(status(&post(addr, KEY, "/publish?all", "x")), 401);
@@ -67,7 +78,13 @@ fn the_key_and_the_body_never_appear_in_the_log_and_sighup_rereads_the_key() {
         .lines()
         .find(|l| l.contains("published to user alice"))
         .unwrap_or_else(|| panic!("a publish line in:\n{stderr}"));
-    assert!(line.contains("INFO") && line.contains("127.0.0.1"), "{line}");
-    assert!(line.contains("16 bytes") && line.contains("delivered to 1"), "{line}");
+    assert!(
+        line.contains("INFO") && line.contains("127.0.0.1"),
+        "{line}"
+    );
+    assert!(
+        line.contains("16 bytes") && line.contains("delivered to 1"),
+        "{line}"
+    );
     assert!(stderr.contains("publish refused: invalid key"), "{stderr}");
 }
