@@ -21,9 +21,8 @@ use crate::throttle::Throttle;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use tungstenite::protocol::WebSocketConfig;
@@ -53,7 +52,8 @@ pub struct Server {
     shared: Arc<Shared>,
     listener: Option<Arc<Listener>>,
     tick_thread: Option<JoinHandle<()>>,
-    stop_ticking: Option<mpsc::Sender<()>>,
+    /// Set to end the tick thread, which waits on it a second at a time.
+    stop_ticking: Arc<(Mutex<bool>, Condvar)>,
 }
 
 impl Server {
@@ -133,19 +133,17 @@ impl Server {
             shared,
             listener: Some(listener.clone()),
             tick_thread: None,
-            stop_ticking: None,
+            stop_ticking: Arc::default(),
         };
         // From here an error drops `server`, which stops what was started:
         // a failed start leaves no thread behind and the port free.
         listener.start()?;
-        let (stop_ticking, ticks) = mpsc::channel();
-        let tick_shared = server.shared.clone();
+        let (tick_shared, stop) = (server.shared.clone(), server.stop_ticking.clone());
         server.tick_thread = Some(
             thread::Builder::new()
                 .name("wsauth-tick".into())
-                .spawn(move || tick_loop(&tick_shared, ticks))?,
+                .spawn(move || tick_loop(&tick_shared, &stop))?,
         );
-        server.stop_ticking = Some(stop_ticking);
         Ok(server)
     }
 
@@ -213,7 +211,9 @@ impl Server {
         };
         self.shared.stopping.store(true, Ordering::SeqCst);
         listener.stop();
-        self.stop_ticking.take();
+        let (stop, woken) = &*self.stop_ticking;
+        *stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        woken.notify_all();
         if let Some(tick_thread) = self.tick_thread.take() {
             let _ = tick_thread.join();
         }
@@ -377,8 +377,26 @@ fn drain_arrived(mut stream: &TcpStream) {
 }
 
 /// Once a second, the shared state's upkeep (see [`Shared::tick`]).
-fn tick_loop(shared: &Shared, stop: mpsc::Receiver<()>) {
-    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_secs(1)) {
+/// (A condvar rather than a channel: std's channels cost the binary 3 KiB.)
+fn tick_loop(shared: &Shared, stop: &(Mutex<bool>, Condvar)) {
+    let (stopped, woken) = stop;
+    let mut stopped = stopped.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let next = Instant::now() + Duration::from_secs(1);
+        // Spurious wake-ups and early notifications wait out the rest.
+        while !*stopped && Instant::now() < next {
+            let left = next.saturating_duration_since(Instant::now());
+            stopped = match woken.wait_timeout(stopped, left) {
+                Ok((guard, _)) => guard,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        if *stopped {
+            return;
+        }
+        // Not under the lock: the upkeep may take a while.
+        drop(stopped);
         shared.tick();
+        stopped = stop.0.lock().unwrap_or_else(|e| e.into_inner());
     }
 }
