@@ -27,6 +27,7 @@ usage: wsauth [OPTIONS]
   --allow-origin ORIGIN       a browser origin allowed besides the server's own; `*` all; repeatable
   --max-connections N         connections served at once [1024]
   --max-message-bytes N       largest message or frame accepted [65536]
+  --max-outbox-bytes N        bytes that may wait for one slow session [1 MiB]
   --handshake-timeout SECS    time allowed for the request head [10]
   --idle-timeout SECS         close a silent session after this; ping at half; 0 disables [60]
   --echo-prefix TEXT          prepended to echoed text [\"Message text was: \"]
@@ -234,6 +235,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             "--allow-origin" => config.allowed_origins.push(value()?),
             "--max-connections" => config.max_connections = positive(&flag, &value()?)?,
             "--max-message-bytes" => config.max_message_bytes = positive(&flag, &value()?)?,
+            "--max-outbox-bytes" => config.max_outbox_bytes = Some(positive(&flag, &value()?)?),
             "--handshake-timeout" => {
                 config.handshake_timeout = Duration::from_secs(positive(&flag, &value()?)? as u64)
             }
@@ -289,6 +291,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
         (Some(_), None) => return Err(UsageError("--tls-cert needs --tls-key".into())),
         (None, Some(_)) => return Err(UsageError("--tls-key needs --tls-cert".into())),
     };
+    if let Some(outbox) = options.config.max_outbox_bytes
+        && outbox < options.config.max_message_bytes
+    {
+        return Err(UsageError(
+            "--max-outbox-bytes: must be at least --max-message-bytes".into(),
+        ));
+    }
     if let (Some(_), Some(flag)) = (&options.exec, echo_flag) {
         return Err(UsageError(format!(
             "--exec replaces the echo: it cannot be used with {flag}"

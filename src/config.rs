@@ -29,6 +29,11 @@ pub struct Config {
     /// Longest a write to a session may take, a push included; a session
     /// that does not take a frame in this time is cut off. Default: 10 s.
     pub write_timeout: Duration,
+    /// Bytes that may wait for one session whose socket is full (its
+    /// outbox); a session whose outbox would overflow is closed with 1008
+    /// `too slow`. Never less than `max_message_bytes`. Default: `None`,
+    /// 1 MiB or `max_message_bytes` when that is larger.
+    pub max_outbox_bytes: Option<usize>,
     /// A session with no frame from the peer for this long is closed with
     /// 1001; a ping goes out at half of it. `None` disables both. Default: 60 s.
     pub idle_timeout: Option<Duration>,
@@ -87,6 +92,7 @@ impl Default for Config {
             max_message_bytes: 65536,
             handshake_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
+            max_outbox_bytes: None,
             idle_timeout: Some(Duration::from_secs(60)),
             echo_prefix: "Message text was: ".to_string(),
             greeting: "Hello {user}".to_string(),

@@ -100,7 +100,7 @@ pub trait Handler {
 /// }
 /// ```
 pub struct Reply<'a> {
-    link: &'a Link,
+    link: &'a Arc<Link>,
     /// When the session's idle timeout passes, if nothing is heard first.
     idle_at: Option<Instant>,
     pub(crate) close: Option<(u16, String)>,
@@ -109,7 +109,7 @@ pub struct Reply<'a> {
 
 impl<'a> Reply<'a> {
     /// A reply for one call of a session whose idle timeout passes at `idle_at`.
-    pub(crate) fn new(link: &'a Link, idle_at: Option<Instant>) -> Self {
+    pub(crate) fn new(link: &'a Arc<Link>, idle_at: Option<Instant>) -> Self {
         Reply {
             link,
             idle_at,

@@ -253,6 +253,7 @@ pub fn upgrade(
                 peer,
                 shared.config.write_timeout,
                 shared.metrics.clone(),
+                shared.flusher.clone(),
             );
             let ws = Box::new(WebSocket::from_partially_read(
                 SessionStream::new(link.clone()),

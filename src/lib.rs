@@ -45,6 +45,7 @@ mod connection;
 pub mod credentials;
 mod error;
 pub mod exec;
+mod flusher;
 mod handler;
 #[doc(hidden)]
 pub mod handshake;
@@ -58,6 +59,7 @@ mod listener;
 mod message;
 #[doc(hidden)]
 pub mod metrics;
+mod outbox;
 mod pages;
 mod pending;
 #[doc(hidden)]

@@ -10,20 +10,24 @@
 //! one whole to a single `write` call (`protocol/frame/mod.rs`), so no frame is
 //! ever split between two writers.
 
-use crate::http::is_timeout;
+use crate::flusher::Flusher;
 use crate::inbox::Inbox;
 use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use crate::socket::wait_for;
 use crate::transport::Transport;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Most threads waiting at once to write to one session; past it a push
-/// fails with [`SendError::Full`] at once instead of queueing.
+/// Most threads waiting at once for their frame to leave one session's
+/// outbox; past it a send fails with [`SendError::Full`] at once.
 pub const MAX_WAITING_WRITERS: usize = 16;
+/// Most bytes handed to the socket in one non-blocking write.
+const MAX_CHUNK: usize = 256 * 1024;
 
 /// Why a push could not be delivered.
 ///
@@ -82,6 +86,17 @@ pub enum Waited {
     Deadline,
 }
 
+/// How [`Link::flush_queued`] left a session's outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flushed {
+    /// Empty (or given up on): the flusher lets go of it.
+    Done,
+    /// Bytes still wait for the socket.
+    More,
+    /// The socket could take bytes, but the TLS state was busy.
+    Stuck,
+}
+
 /// One live session's shared part.
 pub struct Link {
     /// The socket, or the TLS stream over it: every write goes through it.
@@ -91,7 +106,6 @@ pub struct Link {
     peer: SocketAddr,
     write_timeout: Duration,
     writer: Mutex<Writer>,
-    writer_free: Condvar,
     wake: AtomicU8,
     /// Data messages sent, by the session and by pushes alike.
     messages_sent: AtomicU64,
@@ -101,18 +115,40 @@ pub struct Link {
     token: OnceLock<String>,
     /// The server's counters, for messages and bytes sent.
     metrics: Arc<Metrics>,
+    /// Writes the outbox out when no writer of this session is waiting.
+    flusher: Arc<Flusher>,
 }
 
+/// The write side's state. Every write to the socket is a non-blocking one
+/// made under this lock, so frames never interleave and nobody waits for a
+/// slow socket while holding it; a writer that must wait does so outside.
 #[derive(Default)]
 struct Writer {
-    /// A thread is writing (outside the mutex, which only guards this state).
-    busy: bool,
+    /// The frames the socket has not taken yet, in order.
+    outbox: Outbox,
+    /// TLS records of frames already taken still wait for the socket.
+    unsent: bool,
+    /// When the outbox last moved (or filled), for the write timeout.
+    moved_at: Option<Instant>,
+    /// The flusher has this session in its list.
+    flushing: bool,
+    /// Threads waiting for their frame to leave.
     waiting: usize,
-    /// Our close frame went out, a write failed, or the session is over:
-    /// no frame may follow (RFC 6455 forbids data after our Close).
+    /// Our close frame is handed over, or the session is over: no frame
+    /// may follow (RFC 6455 forbids data after our Close).
     closed: bool,
-    /// The close a handle sent, for the session's log line.
+    /// The connection was cut: nothing more is written.
+    cut: bool,
+    /// The session's end has drained the outbox and sent our FIN.
+    finished: bool,
+    /// The close a handle sent (or the outbox's `too slow`), for the log line.
     closed_by_handle: Option<(u16, Box<str>)>,
+}
+
+impl Writer {
+    fn backlog(&self) -> bool {
+        !self.outbox.is_empty() || self.unsent
+    }
 }
 
 impl Link {
@@ -122,18 +158,19 @@ impl Link {
         peer: SocketAddr,
         write_timeout: Duration,
         metrics: Arc<Metrics>,
+        flusher: Arc<Flusher>,
     ) -> Arc<Link> {
         Arc::new(Link {
             stream,
             peer,
             write_timeout,
             writer: Mutex::new(Writer::default()),
-            writer_free: Condvar::new(),
             wake: AtomicU8::new(0),
             messages_sent: AtomicU64::new(0),
             expires: AtomicU64::new(u64::MAX),
             token: OnceLock::new(),
             metrics,
+            flusher,
         })
     }
 
@@ -156,85 +193,241 @@ impl Link {
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes `bytes`, whole frames only, as one unit: no other writer's
-    /// frame can come between them. `own` writes (the session thread's) are
-    /// never refused for too many waiters.
-    pub fn write_frames(&self, bytes: &[u8], own: bool) -> Result<(), SendError> {
+    /// Hands over `bytes`, whole frames only, as one unit (no other
+    /// writer's frame comes between them), and waits until they have left,
+    /// within the write timeout; past it the session is cut off. A writer
+    /// that finds the outbox full waits for room instead of overflowing it.
+    /// `own` writes (the session thread's) are never refused for too many
+    /// waiters.
+    pub fn write_frames(self: &Arc<Self>, bytes: &[u8], own: bool) -> Result<(), SendError> {
         let deadline = Instant::now() + self.write_timeout;
-        self.acquire(deadline, own)?;
-        let written = self.stream.write_all_before(bytes, deadline);
-        let failed = written.is_err();
-        if failed {
-            // Part of a frame may be out: nothing more can follow it.
-            let _ = self.stream().shutdown(Shutdown::Both);
-        }
-        self.release(failed || carries_close_frame(bytes));
-        match written {
-            Ok(()) => Ok(()),
-            Err(e) if is_timeout(&e) => Err(SendError::TimedOut),
-            Err(_) => Err(SendError::Closed),
-        }
-    }
-
-    fn acquire(&self, deadline: Instant, own: bool) -> Result<(), SendError> {
         let mut state = self.state();
-        if state.busy && !own && state.waiting >= MAX_WAITING_WRITERS {
-            return Err(SendError::Full);
-        }
-        state.waiting += 1;
-        while state.busy && !state.closed {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                state.waiting -= 1;
-                return Err(SendError::TimedOut);
-            }
-            state = self
-                .writer_free
-                .wait_timeout(state, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        state.waiting -= 1;
-        if state.closed {
+        if state.closed || state.cut {
             return Err(SendError::Closed);
         }
-        state.busy = true;
+        if !own && state.waiting >= MAX_WAITING_WRITERS && state.backlog() {
+            return Err(SendError::Full);
+        }
+        let fits = |state: &Writer| {
+            state.outbox.is_empty() || state.outbox.len() + bytes.len() <= self.flusher.limit()
+        };
+        if !fits(&state) {
+            state.waiting += 1;
+            drop(state);
+            let room = self.wait_until(deadline, fits);
+            state = self.state();
+            state.waiting -= 1;
+            room?;
+            if state.closed || state.cut {
+                return Err(SendError::Closed);
+            }
+        }
+        let end = self.hand_over(&mut state, bytes, false)?;
+        if state.outbox.has_written(end) {
+            self.keep_flushing(&mut state);
+            return Ok(());
+        }
+        state.waiting += 1;
+        drop(state);
+        let waited = self.wait_until(deadline, |state| state.outbox.has_written(end));
+        let mut state = self.state();
+        state.waiting -= 1;
+        self.keep_flushing(&mut state);
+        waited
+    }
+
+    /// Hands over one frame without waiting for it to leave (a fan-out):
+    /// what the socket does not take at once waits in the outbox; a
+    /// session whose outbox would overflow is closed as too slow.
+    pub fn push_frame(self: &Arc<Self>, frame: &[u8]) -> Result<(), SendError> {
+        let mut state = self.state();
+        if state.closed || state.cut {
+            return Err(SendError::Closed);
+        }
+        self.hand_over(&mut state, frame, true)?;
+        self.keep_flushing(&mut state);
         Ok(())
     }
 
-    fn release(&self, close: bool) {
-        let mut state = self.state();
-        state.busy = false;
-        state.closed |= close;
-        // A wake-up is a futex call even with nobody waiting: skip it then.
-        let (waiting, closed) = (state.waiting > 0, state.closed);
-        drop(state);
-        if waiting && closed {
-            self.writer_free.notify_all();
-        } else if waiting {
-            self.writer_free.notify_one();
+    /// Writes what the socket takes of `bytes` now and puts the rest in the
+    /// outbox, behind what already waits there; returns where they end.
+    /// With `bounded`, an outbox that would overflow closes the session as
+    /// too slow.
+    fn hand_over(&self, state: &mut Writer, bytes: &[u8], bounded: bool) -> Result<u64, SendError> {
+        if state.backlog() {
+            self.drain(state)?;
+        }
+        let sent = match state.backlog() {
+            true => 0,
+            false => match self.stream.send_some(bytes) {
+                Ok((n, unsent)) => {
+                    state.unsent = unsent;
+                    n
+                }
+                Err(_) => return Err(self.cut_locked(state)),
+            },
+        };
+        if state.outbox.is_empty() && sent < bytes.len() {
+            state.moved_at = Some(Instant::now());
+        }
+        let end = state.outbox.push(bytes, sent);
+        if bounded && state.outbox.len() > self.flusher.limit() {
+            return Err(self.too_slow(state));
+        }
+        if carries_close_frame(bytes) {
+            state.closed = true;
+        }
+        Ok(end)
+    }
+
+    /// Writes out of the outbox what the socket takes now.
+    fn drain(&self, state: &mut Writer) -> Result<(), SendError> {
+        while state.backlog() {
+            let front = state.outbox.front();
+            let chunk = &front[..front.len().min(MAX_CHUNK)];
+            let (sent, wanted) = (self.stream.send_some(chunk), chunk.len());
+            let (n, unsent) = match sent {
+                Ok(sent) => sent,
+                Err(_) => return Err(self.cut_locked(state)),
+            };
+            state.unsent = unsent;
+            if n > 0 {
+                state.outbox.written(n);
+                state.moved_at = Some(Instant::now());
+            }
+            if n < wanted || wanted == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits, outside the lock, until `done` holds, writing the outbox out
+    /// as the socket drains; cuts the connection at `deadline`.
+    fn wait_until(
+        &self,
+        deadline: Instant,
+        done: impl Fn(&Writer) -> bool,
+    ) -> Result<(), SendError> {
+        loop {
+            let ready = wait_for(self.stream(), libc::POLLOUT, deadline);
+            let mut state = self.state();
+            if state.cut {
+                return Err(SendError::Closed);
+            }
+            let before = state.outbox.len();
+            self.drain(&mut state)?;
+            if done(&state) {
+                return Ok(());
+            }
+            if state.outbox.is_empty() {
+                // Given up on (too slow): what was waited for is gone.
+                return Err(SendError::Closed);
+            }
+            if ready.is_err() {
+                self.cut_locked(&mut state);
+                return Err(SendError::TimedOut);
+            }
+            if state.outbox.len() == before {
+                // Writable, yet the TLS state is busy elsewhere: no spinning.
+                drop(state);
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
     }
 
-    /// Ends the session's writing side for good: waits for a write in
-    /// progress, refuses every later one, and tells the peer (a FIN) at once,
-    /// without waiting for the handler's cleanup. Called by the session at its end.
+    /// Gives the outbox to the flusher while bytes wait and no one else
+    /// will write them out.
+    fn keep_flushing(self: &Arc<Self>, state: &mut Writer) {
+        if state.backlog() && !state.flushing && !state.cut && !state.finished {
+            state.flushing = self.flusher.add(self.clone());
+        }
+    }
+
+    /// The flusher's turn: writes out what the socket takes; cuts a session
+    /// whose outbox has not moved for the write timeout.
+    pub fn flush_queued(&self) -> Flushed {
+        let mut state = self.state();
+        let before = (state.outbox.len(), state.unsent);
+        if !state.cut && self.drain(&mut state).is_ok() && state.backlog() {
+            if state
+                .moved_at
+                .is_some_and(|at| at.elapsed() >= self.write_timeout)
+            {
+                self.too_slow(&mut state);
+            } else if (state.outbox.len(), state.unsent) == before {
+                return Flushed::Stuck;
+            } else {
+                return Flushed::More;
+            }
+        }
+        state.flushing = false;
+        Flushed::Done
+    }
+
+    /// When the flusher must look at this session even if its socket stays
+    /// full: when the write timeout runs out.
+    pub fn flush_deadline(&self) -> Instant {
+        let state = self.state();
+        let moved = state.moved_at.unwrap_or_else(Instant::now);
+        moved + self.write_timeout
+    }
+
+    /// Closes a session whose outbox has overflowed (or did not move within
+    /// the write timeout): its outbox is freed, and it
+    /// gets 1008 `too slow` if no frame is partly out and the socket takes
+    /// the close at once; otherwise the connection is cut.
+    fn too_slow(&self, state: &mut Writer) -> SendError {
+        let between_frames = state.outbox.between_frames() && !state.closed;
+        let dropped = state.outbox.clear();
+        self.metrics.closed_slow(dropped);
+        log::info!(
+            "{}: closing: too slow, {dropped} messages dropped",
+            self.peer
+        );
+        state.closed = true;
+        state.closed_by_handle = Some((1008, "too slow".into()));
+        // The reason first: the session, woken by the cut too, must see it.
+        self.wake(Wake::Closed);
+        let close = close_frame_bytes(1008, "too slow");
+        let sent = between_frames
+            && matches!(self.stream.send_some(&close), Ok((n, _)) if n == close.len());
+        if !sent {
+            self.cut_locked(state);
+        }
+        SendError::Closed
+    }
+
+    /// Cuts the connection off after a failed write: part of a frame may
+    /// be out, so nothing more can follow it.
+    fn cut_locked(&self, state: &mut Writer) -> SendError {
+        state.cut = true;
+        state.closed = true;
+        state.outbox.clear();
+        state.unsent = false;
+        let _ = self.stream().shutdown(Shutdown::Both);
+        SendError::Closed
+    }
+
+    /// Ends the session's writing side for good: refuses every later frame,
+    /// writes out what waits (within the write timeout), then tells the peer
+    /// (a FIN). Called by the session at its end; later calls do nothing.
     pub fn finish(&self) {
         let mut state = self.state();
         state.closed = true;
-        state.waiting += 1;
-        while state.busy {
-            state = self
-                .writer_free
-                .wait(state)
-                .unwrap_or_else(|e| e.into_inner());
+        if state.finished {
+            return;
         }
-        state.waiting -= 1;
-        let waiting = state.waiting > 0;
+        state.finished = true;
+        if state.backlog() && !state.cut {
+            let end = state.outbox.end();
+            drop(state);
+            let deadline = Instant::now() + self.write_timeout;
+            let _ = self.wait_until(deadline, |state| state.outbox.has_written(end));
+            state = self.state();
+        }
+        state.outbox.clear();
         drop(state);
-        if waiting {
-            self.writer_free.notify_all();
-        }
         let _ = self.stream.shutdown_write();
     }
 
@@ -250,15 +443,22 @@ impl Link {
         self.metrics.message_sent(payload_len(frame));
     }
 
+    /// Counts `n` messages pushed to sessions from outside them.
+    pub fn count_pushed(&self, n: usize) {
+        self.metrics.pushed(n);
+    }
+
     /// Data messages sent so far.
     pub fn messages_sent(&self) -> u64 {
         self.messages_sent.load(Ordering::Relaxed)
     }
 
     /// Sends a close frame from outside the session and wakes it to end.
-    pub fn close_from_handle(&self, code: u16, reason: &str) -> Result<(), SendError> {
+    /// The close waits in the outbox if the socket is full: the session's
+    /// end writes it out before its FIN.
+    pub fn close_from_handle(self: &Arc<Self>, code: u16, reason: &str) -> Result<(), SendError> {
         let bytes = close_frame_bytes(code, reason);
-        self.write_frames(&bytes, false)?;
+        self.push_frame(&bytes)?;
         self.state().closed_by_handle = Some((code, reason.into()));
         self.wake(Wake::Closed);
         Ok(())

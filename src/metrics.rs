@@ -146,6 +146,10 @@ pub struct Metrics {
     session_closes: CloseCounts,
     publish_requests: [AtomicU64; PublishResult::ALL.len()],
     push_messages: AtomicU64,
+    /// Frames dropped with the outbox of a session closed as too slow.
+    push_dropped: AtomicU64,
+    /// Sessions closed as too slow.
+    closed_slow: AtomicU64,
 }
 
 /// An open connection or session, counted while this lives: dropping it (at
@@ -234,6 +238,12 @@ impl Metrics {
     /// that took it).
     pub fn pushed(&self, n: usize) {
         add(&self.push_messages, n as u64);
+    }
+
+    /// Counts a session closed as too slow, and the frames its outbox lost.
+    pub fn closed_slow(&self, dropped: usize) {
+        add(&self.closed_slow, 1);
+        add(&self.push_dropped, dropped as u64);
     }
 
     /// The text for `GET /metrics`: every wsauth metric, then the process's.
@@ -341,9 +351,17 @@ impl Metrics {
             out,
             name,
             "counter",
-            "Messages handed to sessions by a publish, one per session.",
+            "Messages handed to sessions by a push or a publish, one per session.",
         );
         sample(out, name, None, get(&self.push_messages));
+        let name = "wsauth_push_dropped_total";
+        let help = "Frames dropped with the outbox of a session closed as too slow.";
+        family(out, name, "counter", help);
+        sample(out, name, None, get(&self.push_dropped));
+        let name = "wsauth_sessions_closed_slow_total";
+        let help = "Sessions closed with 1008 too slow: their outbox overflowed.";
+        family(out, name, "counter", help);
+        sample(out, name, None, get(&self.closed_slow));
     }
 }
 

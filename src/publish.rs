@@ -127,21 +127,17 @@ pub(crate) fn publish(shared: &Shared, action: Action<'_>) -> Result<usize, Publ
 }
 
 /// Delivers a publication to this server's own sessions, through the same
-/// fan-out as [`Sessions`]; counts the messages handed to sessions.
+/// fan-out as [`Sessions`] (which counts the messages handed over).
 fn deliver_locally(shared: &Shared, action: Action<'_>) -> usize {
     let sessions = Sessions::new(shared.registry.clone());
-    let delivered = match action {
+    match action {
         Action::ToUser(user, message) => sessions.send_to_user(user, message),
         Action::ToAll(message) => sessions.broadcast(message),
-        Action::Disconnect(user) => {
-            return sessions
-                .list()
-                .into_iter()
-                .filter(|session| session.user == user)
-                .filter(|session| session.handle.close(1008, "disconnected").is_ok())
-                .count();
-        }
-    };
-    shared.metrics.pushed(delivered);
-    delivered
+        Action::Disconnect(user) => sessions
+            .list()
+            .into_iter()
+            .filter(|session| session.user == user)
+            .filter(|session| session.handle.close(1008, "disconnected").is_ok())
+            .count(),
+    }
 }

@@ -10,9 +10,11 @@ use std::sync::{Arc, Weak};
 /// Sends to one session from any thread. Cloneable and cheap to keep: it
 /// holds no file descriptor open and wakes nothing while unused.
 ///
-/// A send writes the whole frame to the socket before it returns, after the
-/// frame another writer may be sending; it never waits longer than the
-/// write timeout ([`Config::write_timeout`](crate::Config::write_timeout)).
+/// A send returns once the whole frame has left for the socket, after the
+/// frames handed to the session before it (they keep their order); it never
+/// waits longer than the write timeout
+/// ([`Config::write_timeout`](crate::Config::write_timeout)), after which
+/// the session is cut off.
 ///
 /// ```no_run
 /// # fn keep(handle: wsauth::SessionHandle) {
@@ -47,6 +49,7 @@ impl SessionHandle {
         let link = self.link.upgrade().ok_or(SendError::Closed)?;
         link.write_frames(frame, false)?;
         link.count_sent(frame);
+        link.count_pushed(1);
         Ok(())
     }
 
@@ -132,7 +135,9 @@ impl Sessions {
     }
 
     /// Sends `message` to every authenticated session; returns how many took
-    /// it. The frame is formatted once; each session is written in turn.
+    /// it (into their socket or their outbox). The frame is formatted once;
+    /// no session is waited for: one whose outbox would overflow is closed
+    /// with 1008 `too slow` instead.
     pub fn broadcast(&self, message: impl Into<Message>) -> usize {
         self.send_where(message.into(), |_| true)
     }
@@ -145,11 +150,16 @@ impl Sessions {
     fn send_where(&self, message: Message, wanted: impl Fn(&str) -> bool) -> usize {
         let frame = message.to_frame();
         let mut delivered = 0;
+        let mut last = None;
         for (user, link) in self.registry.authenticated() {
-            if wanted(&user) && link.write_frames(&frame, false).is_ok() {
+            if wanted(&user) && link.push_frame(&frame).is_ok() {
                 link.count_sent(&frame);
                 delivered += 1;
+                last = Some(link);
             }
+        }
+        if let Some(link) = last {
+            link.count_pushed(delivered);
         }
         delivered
     }

@@ -198,6 +198,7 @@ mod tests {
             peer,
             Duration::from_secs(1),
             Arc::new(Metrics::default()),
+            crate::flusher::Flusher::new(1 << 20),
         )
     }
 

@@ -6,6 +6,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::connection;
 use crate::error::Error;
+use crate::flusher::Flusher;
 use crate::handler::{Echo, Handler, SessionInfo};
 use crate::handshake::Admission;
 use crate::http::Answer;
@@ -21,9 +22,9 @@ use crate::throttle::Throttle;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 use tungstenite::protocol::WebSocketConfig;
 
@@ -31,6 +32,10 @@ use tungstenite::protocol::WebSocketConfig;
 /// (which reads the socket in larger steps): small, since it is zero-filled
 /// before every read and stays allocated while the session is idle.
 const READ_BUFFER_BYTES: usize = 1024;
+/// A session's outbox when `max_outbox_bytes` is not set (or below the
+/// largest message): 1 MiB.
+const DEFAULT_OUTBOX_BYTES: usize = 1 << 20;
+
 /// How long stopping waits for sessions to end: their close frames, and a
 /// handler's cleanup (an `--exec` program gets 2 s, then SIGTERM, then 2 s).
 const STOP_GRACE: Duration = Duration::from_millis(4500);
@@ -51,9 +56,6 @@ pub struct Server {
     addr: SocketAddr,
     shared: Arc<Shared>,
     listener: Option<Arc<Listener>>,
-    tick_thread: Option<JoinHandle<()>>,
-    /// Set to end the tick thread, which waits on it a second at a time.
-    stop_ticking: Arc<(Mutex<bool>, Condvar)>,
 }
 
 impl Server {
@@ -110,6 +112,10 @@ impl Server {
             .max_message_size(Some(config.max_message_bytes))
             .max_frame_size(Some(config.max_message_bytes));
         let pending_cap = config.max_pending_per_ip;
+        let config_outbox = config
+            .max_outbox_bytes
+            .unwrap_or(DEFAULT_OUTBOX_BYTES)
+            .max(config.max_message_bytes);
         let shared = Arc::new(Shared {
             throttle: Throttle::new(config.max_auth_failures),
             config,
@@ -121,6 +127,7 @@ impl Server {
             metrics: Arc::new(Metrics::default()),
             pending: Pending::new(pending_cap),
             stopping: Default::default(),
+            flusher: Flusher::new(config_outbox),
         });
         let serve_shared = shared.clone();
         let serve = move |stream, peer| serve_accepted(stream, peer, &serve_shared);
@@ -128,22 +135,16 @@ impl Server {
             addr: addr.to_string(),
             source,
         })?;
-        let mut server = Server {
+        let server = Server {
             addr: listener.local_addr()?,
             shared,
             listener: Some(listener.clone()),
-            tick_thread: None,
-            stop_ticking: Arc::default(),
         };
         // From here an error drops `server`, which stops what was started:
         // a failed start leaves no thread behind and the port free.
         listener.start()?;
-        let (tick_shared, stop) = (server.shared.clone(), server.stop_ticking.clone());
-        server.tick_thread = Some(
-            thread::Builder::new()
-                .name("wsauth-tick".into())
-                .spawn(move || tick_loop(&tick_shared, &stop))?,
-        );
+        let upkeep = server.shared.clone();
+        server.shared.flusher.start(move || upkeep.tick())?;
         Ok(server)
     }
 
@@ -211,12 +212,9 @@ impl Server {
         };
         self.shared.stopping.store(true, Ordering::SeqCst);
         listener.stop();
-        let (stop, woken) = &*self.stop_ticking;
-        *stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        woken.notify_all();
-        if let Some(tick_thread) = self.tick_thread.take() {
-            let _ = tick_thread.join();
-        }
+        // The background thread: its upkeep and its outboxes (the sessions'
+        // last frames are written out by their own threads).
+        self.shared.flusher.stop();
         let deadline = Instant::now() + STOP_GRACE;
         self.shared.registry.close_all(STOP_GRACE);
         // Connections not yet sessions: heads being read are cut off, and an
@@ -374,29 +372,4 @@ fn refuse_busy(mut stream: &TcpStream, peer: SocketAddr, shared: &Shared) {
 fn drain_arrived(mut stream: &TcpStream) {
     let mut sink = [0u8; 4096];
     while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
-}
-
-/// Once a second, the shared state's upkeep (see [`Shared::tick`]).
-/// (A condvar rather than a channel: std's channels cost the binary 3 KiB.)
-fn tick_loop(shared: &Shared, stop: &(Mutex<bool>, Condvar)) {
-    let (stopped, woken) = stop;
-    let mut stopped = stopped.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        let next = Instant::now() + Duration::from_secs(1);
-        // Spurious wake-ups and early notifications wait out the rest.
-        while !*stopped && Instant::now() < next {
-            let left = next.saturating_duration_since(Instant::now());
-            stopped = match woken.wait_timeout(stopped, left) {
-                Ok((guard, _)) => guard,
-                Err(e) => e.into_inner().0,
-            };
-        }
-        if *stopped {
-            return;
-        }
-        // Not under the lock: the upkeep may take a while.
-        drop(stopped);
-        shared.tick();
-        stopped = stop.0.lock().unwrap_or_else(|e| e.into_inner());
-    }
 }

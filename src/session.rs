@@ -407,7 +407,8 @@ impl Session<'_> {
                     .link
                     .closed_by_handle()
                     .unwrap_or((1000, String::new()));
-                let _ = self.link.transport().shutdown_write();
+                // Its close may still wait in the outbox: out before the FIN.
+                self.link.finish();
                 let why = if reason.is_empty() {
                     "closed by the server".into()
                 } else {
@@ -420,7 +421,7 @@ impl Session<'_> {
             }
         };
         let _ = self.link.write_frames(&close_frame_bytes(code, &why), true);
-        let _ = self.link.transport().shutdown_write();
+        self.link.finish();
         End {
             code: Some(code),
             why,

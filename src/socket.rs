@@ -47,7 +47,7 @@ impl Write for DeadlineWriter<'_> {
 }
 
 /// One `send` that never blocks and never raises `SIGPIPE`.
-fn send_now(tcp: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+pub(crate) fn send_now(tcp: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
     let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
     // SAFETY: the pointer and length describe a live slice; the descriptor is owned by `tcp`.
     let sent = unsafe { libc::send(tcp.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), flags) };
@@ -60,7 +60,11 @@ fn send_now(tcp: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
 /// Waits until `tcp` is ready for `events` (`POLLIN`, `POLLOUT`), or fails
 /// with [`io::ErrorKind::TimedOut`] once `deadline` has passed. A signal
 /// ends the wait early with success: the caller simply tries again.
-fn wait_for(tcp: &TcpStream, events: libc::c_short, deadline: Instant) -> io::Result<()> {
+pub(crate) fn wait_for(
+    tcp: &TcpStream,
+    events: libc::c_short,
+    deadline: Instant,
+) -> io::Result<()> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));

@@ -3,6 +3,7 @@
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::flusher::Flusher;
 use crate::handler::{Handler, SessionInfo};
 use crate::metrics::Metrics;
 use crate::pending::Pending;
@@ -31,6 +32,8 @@ pub struct Shared {
     pub pending: Pending,
     /// Set when the server begins to stop: publications are refused.
     pub stopping: AtomicBool,
+    /// Writes sessions' outboxes out as their sockets drain.
+    pub flusher: Arc<Flusher>,
 }
 
 impl Shared {

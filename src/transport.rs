@@ -3,7 +3,7 @@
 //! handshake, the session, pushes from other threads) reads and writes
 //! through this one type, so each works the same over TLS.
 
-use crate::socket::write_all_before;
+use crate::socket::{send_now, write_all_before};
 #[cfg(feature = "tls")]
 use crate::tls::TlsStream;
 use std::io::{self, Read, Write};
@@ -60,6 +60,28 @@ impl Transport {
             Transport::Plain(tcp) => write_all_before(tcp, bytes, deadline),
             #[cfg(feature = "tls")]
             Transport::Tls(tls) => tls.write_all(bytes, deadline),
+        }
+    }
+
+    /// Writes what the socket takes now of `bytes`, never waiting: returns
+    /// how many it took and whether bytes already taken still wait inside
+    /// the stream (TLS records not yet on the wire; never for plain TCP).
+    pub fn send_some(&self, bytes: &[u8]) -> io::Result<(usize, bool)> {
+        match self {
+            Transport::Plain(tcp) => match send_now(tcp, bytes) {
+                Ok(n) => Ok((n, false)),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    Ok((0, false))
+                }
+                Err(e) => Err(e),
+            },
+            #[cfg(feature = "tls")]
+            Transport::Tls(tls) => tls.send_some(bytes),
         }
     }
 

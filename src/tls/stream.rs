@@ -9,7 +9,7 @@
 //! wire, which keeps records, and so messages, whole and in order.
 
 use super::gate::{Gate, Inside};
-use crate::socket::DeadlineWriter;
+use crate::socket::{DeadlineWriter, send_now};
 use rustls::{ServerConfig, ServerConnection};
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -157,6 +157,25 @@ impl TlsStream {
         Ok(())
     }
 
+    /// Sends what the socket takes now, never waiting: returns how many
+    /// bytes of `bytes` the TLS state took, and whether records of them (or
+    /// of earlier ones) are still to go out. Takes nothing while earlier
+    /// records wait, or while another thread is using the TLS state.
+    pub fn send_some(&self, bytes: &[u8]) -> io::Result<(usize, bool)> {
+        let Ok(mut conn) = self.lock(Some(Instant::now())) else {
+            return Ok((0, true));
+        };
+        if !flush_now(&mut conn, &self.tcp)? {
+            return Ok((0, true));
+        }
+        let n = match bytes.is_empty() {
+            true => 0,
+            false => conn.writer().write(bytes)?,
+        };
+        let all_out = flush_now(&mut conn, &self.tcp)?;
+        Ok((n, !all_out))
+    }
+
     /// Sends a TLS `close_notify` alert, by `deadline`.
     pub fn send_close_notify(&self, deadline: Instant) -> io::Result<()> {
         let mut conn = self.lock(Some(deadline))?;
@@ -276,6 +295,36 @@ fn flush(conn: &mut ServerConnection, tcp: &TcpStream, deadline: Instant) -> io:
         }
     }
     Ok(())
+}
+
+/// Writes the pending TLS records the socket takes now; `true` when none is
+/// left.
+fn flush_now(conn: &mut ServerConnection, tcp: &TcpStream) -> io::Result<bool> {
+    struct Now<'a>(&'a TcpStream);
+    impl Write for Now<'_> {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            send_now(self.0, bytes)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    while conn.wants_write() {
+        match conn.write_tls(&mut Now(tcp)) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
 }
 
 /// The reader's own writes timing out must not pass for a read timeout.

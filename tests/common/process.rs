@@ -135,6 +135,7 @@ pub fn lines_of(stdout: ChildStdout) -> Receiver<String> {
 }
 
 /// What a run of `wsauth ARGS` that ends by itself left behind.
+#[derive(Debug)]
 pub struct Finished {
     pub code: Option<i32>,
     pub stdout: String,

@@ -1,0 +1,174 @@
+//! The server's one background thread: it writes sessions' outboxes out as
+//! their sockets drain, and once a second runs the server's upkeep. It
+//! `poll`s, for `POLLOUT`, only the sockets of sessions with bytes waiting,
+//! so no session needs a thread or a descriptor of its own for its outbox,
+//! and with none waiting it sleeps until the next second. A session leaves
+//! the list as soon as its outbox is empty.
+
+use crate::link::{Flushed, Link};
+use std::io::{PipeReader, PipeWriter, Read, Write};
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often the upkeep runs.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Shared by a server's sessions: hands sessions with a backlog to the thread.
+#[derive(Debug)]
+pub struct Flusher {
+    /// Largest outbox, in bytes.
+    limit: usize,
+    list: Mutex<List>,
+}
+
+#[derive(Debug, Default)]
+struct List {
+    /// Sessions handed over since the thread last looked.
+    added: Vec<Arc<Link>>,
+    thread: Option<JoinHandle<()>>,
+    /// Wakes the thread's `poll`; holds at most one byte.
+    wake: Option<PipeWriter>,
+    woken: bool,
+    stopped: bool,
+}
+
+impl Flusher {
+    /// A flusher for outboxes of at most `limit` bytes; its thread runs
+    /// from [`Flusher::start`].
+    pub fn new(limit: usize) -> Arc<Flusher> {
+        Arc::new(Flusher {
+            limit,
+            list: Mutex::default(),
+        })
+    }
+
+    /// Largest outbox, in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    fn list(&self) -> MutexGuard<'_, List> {
+        self.list.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes `link`'s outbox out from now on, until it is empty. `false`
+    /// when the server is stopping.
+    pub fn add(&self, link: Arc<Link>) -> bool {
+        let mut list = self.list();
+        if list.stopped {
+            return false;
+        }
+        list.added.push(link);
+        if !list.woken {
+            list.woken = true;
+            if let Some(wake) = list.wake.as_mut() {
+                let _ = wake.write(&[1]);
+            }
+        }
+        true
+    }
+
+    /// Starts the thread (`wsauth-tick`), which also calls `upkeep` once a
+    /// second until [`Flusher::stop`].
+    pub fn start(self: &Arc<Self>, upkeep: impl Fn() + Send + 'static) -> std::io::Result<()> {
+        let (reader, writer) = std::io::pipe()?;
+        let flusher = self.clone();
+        let thread = std::thread::Builder::new()
+            .name("wsauth-tick".into())
+            .spawn(move || flusher.run(reader, &upkeep))?;
+        let mut list = self.list();
+        list.thread = Some(thread);
+        list.wake = Some(writer);
+        // Sessions handed over before the pipe existed.
+        list.woken = true;
+        if let Some(wake) = list.wake.as_mut() {
+            let _ = wake.write(&[1]);
+        }
+        Ok(())
+    }
+
+    /// Ends the thread (if it started) and lets go of every session.
+    pub fn stop(&self) {
+        let mut list = self.list();
+        list.stopped = true;
+        list.added.clear();
+        if let Some(wake) = list.wake.as_mut() {
+            let _ = wake.write(&[1]);
+        }
+        let thread = list.thread.take();
+        drop(list);
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
+
+    fn run(&self, mut wake: PipeReader, upkeep: &dyn Fn()) {
+        let mut links: Vec<Arc<Link>> = Vec::new();
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            {
+                let mut list = self.list();
+                if list.stopped {
+                    return;
+                }
+                if list.woken {
+                    // The one byte `add` wrote: the read cannot block.
+                    let _ = wake.read(&mut [0u8; 8]);
+                    list.woken = false;
+                }
+                links.append(&mut list.added);
+            }
+            fds.clear();
+            let pollfd = |fd, events| libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            };
+            fds.push(pollfd(wake.as_raw_fd(), libc::POLLIN));
+            fds.extend(
+                links
+                    .iter()
+                    .map(|link| pollfd(link.stream().as_raw_fd(), libc::POLLOUT)),
+            );
+            let first = links.iter().map(|link| link.flush_deadline()).min();
+            let left = first.map_or(next_tick, |at| at.min(next_tick));
+            let left = left.saturating_duration_since(Instant::now());
+            let millis = left.as_micros().div_ceil(1000) as libc::c_int;
+            // SAFETY: `fds` is a live array of `fds.len()` pollfds.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
+            if ready < 0 {
+                // A signal: look again.
+                continue;
+            }
+            let now = Instant::now();
+            let mut stuck = false;
+            let mut index = 0;
+            links.retain(|link| {
+                index += 1;
+                if fds[index].revents == 0 && link.flush_deadline() > now {
+                    return true;
+                }
+                match link.flush_queued() {
+                    Flushed::Done => false,
+                    Flushed::More => true,
+                    Flushed::Stuck => {
+                        stuck = true;
+                        true
+                    }
+                }
+            });
+            if stuck {
+                // The socket takes bytes but another thread holds the TLS
+                // state for a moment: do not spin on it.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if now >= next_tick {
+                upkeep();
+                next_tick = Instant::now() + TICK;
+            }
+        }
+    }
+}
