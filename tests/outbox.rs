@@ -108,6 +108,19 @@ fn read_what_was_kept(ws: &mut Client) -> (u64, Option<(u16, String)>) {
     }
 }
 
+/// Messages the healthy reader may lag behind: 600 KB, well inside its
+/// outbox however slowly a loaded machine runs its thread.
+const WINDOW: u64 = 10;
+
+/// Before sending message `n`: waits until the healthy reader has message
+/// `n - WINDOW` (checking the order).
+fn keep_within_window(got: &mpsc::Receiver<Result<u64, String>>, n: u64) {
+    if n >= WINDOW {
+        let number = got.recv_timeout(PATIENCE).expect("the reader reads on");
+        assert_eq!(number, Ok(n - WINDOW));
+    }
+}
+
 fn has_alice(sessions: &Sessions) -> bool {
     sessions
         .list()
@@ -134,6 +147,7 @@ fn a_client_that_stops_reading_never_holds_up_a_broadcast() {
     let mut slowest = Duration::ZERO;
     let mut delivered = 0;
     for n in 0..count as u64 {
+        keep_within_window(&got, n);
         let began = Instant::now();
         delivered += sessions.broadcast(numbered(n, BIG));
         slowest = slowest.max(began.elapsed());
@@ -141,7 +155,7 @@ fn a_client_that_stops_reading_never_holds_up_a_broadcast() {
     let publishing = started.elapsed();
     // The healthy reader got every message, in order, while the stalled one
     // held nothing up (a wait would be the 30 s write timeout).
-    for n in 0..count as u64 {
+    for n in count as u64 - WINDOW..count as u64 {
         let number = got.recv_timeout(PATIENCE).expect("bob reads on");
         assert_eq!(number, Ok(n));
     }
@@ -236,9 +250,12 @@ fn a_session_closed_as_too_slow_is_logged_by_the_binary() {
     let bearer = format!("Bearer {ALICE}");
     let (_stalled, _) = connect(addr, "/ws", &[("Authorization", &bearer)]).unwrap();
     let mut answers = Vec::new();
+    let mut taken = 0;
     for _ in 0..600 {
         let answer = post(addr, "/publish?user=alice", &vec![b'x'; BIG]);
-        let done = answer.ends_with("delivered 0\n");
+        // Until the session has joined, a publish finds no one.
+        taken += usize::from(answer.ends_with("delivered 1\n"));
+        let done = taken > 0 && answer.ends_with("delivered 0\n");
         answers.push(answer);
         if done {
             break;
@@ -300,11 +317,12 @@ fn over_tls_a_stalled_client_holds_nothing_up_and_order_is_kept() {
     let got = reader(bob, count);
     let mut slowest = Duration::ZERO;
     for n in 0..count as u64 {
+        keep_within_window(&got, n);
         let began = Instant::now();
         sessions.broadcast(numbered(n, BIG));
         slowest = slowest.max(began.elapsed());
     }
-    for n in 0..count as u64 {
+    for n in count as u64 - WINDOW..count as u64 {
         assert_eq!(got.recv_timeout(PATIENCE).expect("bob reads on"), Ok(n));
     }
     assert!(
@@ -335,4 +353,62 @@ fn over_tls_a_stalled_client_holds_nothing_up_and_order_is_kept() {
         }
     }
     assert!(next >= 1 && next < count as u64, "{next}");
+}
+
+#[test]
+fn an_outbox_that_does_not_move_for_the_write_timeout_closes_its_session() {
+    let mut config = quiet_config();
+    config.write_timeout = Duration::from_secs(2);
+    config.max_outbox_bytes = Some(256 << 20);
+    let server = start(config);
+    let _stalled = open(&server, ALICE, 1);
+    let sessions = server.sessions();
+    // Far past the socket's buffers, far below the outbox's bound.
+    let mut taken = 0;
+    let started = Instant::now();
+    while taken < 400 {
+        taken += sessions.broadcast(numbered(taken as u64, BIG));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // No byte moves: the background thread gives up at the write timeout.
+    assert!(eventually(PATIENCE, || !has_alice(&sessions)));
+    let closed_after = started.elapsed();
+    assert!(
+        closed_after >= Duration::from_millis(1900),
+        "{closed_after:?}"
+    );
+    let metrics = push_metrics(server.local_addr());
+    assert_eq!(
+        metrics["wsauth_sessions_closed_slow_total"], 1.0,
+        "{metrics:?}"
+    );
+}
+
+#[test]
+fn disconnecting_a_stalled_user_waits_for_none_of_their_sessions() {
+    let server = start(quiet_config());
+    let _stalled = open(&server, ALICE, 1);
+    let mut bob = open(&server, BOB, 2);
+    let sessions = server.sessions();
+    // Fill alice's socket (her outbox holds the rest).
+    for n in 0..200 {
+        sessions.send_to_user("alice", numbered(n, BIG));
+    }
+    let started = Instant::now();
+    let publisher = server.publisher();
+    assert!(publisher.disconnect_user("alice").is_ok());
+    assert_eq!(publisher.to_user("bob", numbered(7, 10)), Ok(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    match bob.read().expect("bob's message") {
+        Message::Binary(bytes) => assert_eq!(number_of(&bytes), 7),
+        other => panic!("{other:?}"),
+    }
 }
