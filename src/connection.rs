@@ -50,6 +50,9 @@ pub fn serve(
     };
     let stream = open_transport(stream, shared, source, deadline)?;
     let head = read_head(&stream, source, shared, deadline, budget)?;
+    if let Some(ticket) = ticket {
+        shared.pending.answering(ticket);
+    }
     // The one place that decides who the client is: logs, the throttle and
     // the session (REMOTE_ADDR) all use `peer` from here on.
     let client = if shared.config.trusted_proxies.contains(source.ip()) {

@@ -20,6 +20,9 @@ use std::time::{Duration, Instant};
 const MAX_LOGGED_IPS: usize = 4096;
 /// At most one summary line per IP (and one for evictions) this often.
 const LOG_EVERY: Duration = Duration::from_secs(1);
+/// How many of the oldest pending connections are looked at for an idle one
+/// to close, before the oldest is closed whatever it is doing.
+const IDLE_SCAN: usize = 256;
 
 /// Identifies one pending connection.
 pub type Ticket = u64;
@@ -37,8 +40,81 @@ struct Entry {
     /// The client counted against the cap; `None` while not counted (a
     /// trusted proxy, or a PROXY header not read yet).
     client: Option<ClientKey>,
+    /// The client, counted or not (the cap off): the one with the most
+    /// pending connections makes room first.
+    from: Option<ClientKey>,
     /// The connection's socket, to shut it down.
     socket: Option<Arc<TcpStream>>,
+    /// Its head is complete: it is being answered, not idle.
+    answering: bool,
+}
+
+impl Entry {
+    /// Neither being answered nor with bytes waiting to be read: a socket
+    /// that sends nothing, or whose thread has not read what it sent.
+    fn idle(&self) -> bool {
+        !self.answering && self.socket.as_deref().is_none_or(|s| !has_bytes_waiting(s))
+    }
+}
+
+/// The connection to close to make room for `keep` (see
+/// [`Pending::close_oldest`]).
+fn choose(entries: &BTreeMap<Ticket, Entry>, keep: Ticket) -> Option<Ticket> {
+    let candidates: Vec<(Ticket, &Entry)> = entries
+        .iter()
+        .filter(|(t, _)| **t != keep)
+        .take(IDLE_SCAN)
+        .map(|(t, e)| (*t, e))
+        .collect();
+    let first = candidates.first()?.0;
+    let mut held: HashMap<Option<ClientKey>, usize> = HashMap::new();
+    for (_, entry) in &candidates {
+        *held.entry(entry.from).or_default() += 1;
+    }
+    // The busiest client (the oldest of them on a tie); `None` (not told
+    // apart yet) is never one client.
+    let busiest = candidates
+        .iter()
+        .filter_map(|(_, e)| e.from.map(|from| (from, held[&e.from])))
+        .fold(
+            None,
+            |best: Option<(ClientKey, usize)>, (from, n)| match best {
+                Some((_, most)) if most >= n => best,
+                _ => Some((from, n)),
+            },
+        )
+        .filter(|(_, n)| *n > 1)
+        .map(|(from, _)| from);
+    let idle_of = |of: Option<ClientKey>| {
+        candidates
+            .iter()
+            .filter(|(_, e)| of.is_none() || e.from == of)
+            .find(|(_, e)| e.idle())
+            .map(|(t, _)| *t)
+    };
+    Some(
+        busiest
+            .and_then(|b| idle_of(Some(b)))
+            .or_else(|| idle_of(None))
+            .unwrap_or(first),
+    )
+}
+
+/// Whether a byte (or the end) waits on `socket`, without blocking.
+fn has_bytes_waiting(socket: &TcpStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut byte = 0u8;
+    // SAFETY: a one-byte buffer valid for the call, on a descriptor the
+    // shared socket keeps open.
+    let peeked = unsafe {
+        libc::recv(
+            socket.as_raw_fd(),
+            (&raw mut byte).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    peeked >= 0
 }
 
 #[derive(Default)]
@@ -105,7 +181,8 @@ impl Pending {
         if table.closed {
             return Err(Refused::Gone);
         }
-        let client = ip.filter(|_| self.cap > 0).map(ClientKey::from);
+        let from = ip.map(ClientKey::from);
+        let client = from.filter(|_| self.cap > 0);
         if let Some(client) = client {
             let count = table.per_ip.entry(client).or_default();
             if *count >= self.cap {
@@ -115,7 +192,15 @@ impl Pending {
         }
         let ticket = table.next;
         table.next += 1;
-        table.entries.insert(ticket, Entry { client, socket });
+        table.entries.insert(
+            ticket,
+            Entry {
+                client,
+                from,
+                socket,
+                answering: false,
+            },
+        );
         Ok(ticket)
     }
 
@@ -127,10 +212,13 @@ impl Pending {
         if !table.entries.contains_key(&ticket) {
             return Err(Refused::Gone);
         }
+        let client = ClientKey::from(ip);
+        if let Some(entry) = table.entries.get_mut(&ticket) {
+            entry.from = Some(client);
+        }
         if self.cap == 0 {
             return Ok(());
         }
-        let client = ClientKey::from(ip);
         let count = table.per_ip.entry(client).or_default();
         if *count >= self.cap {
             return Err(Refused::OverCap);
@@ -140,6 +228,14 @@ impl Pending {
             entry.client = Some(client);
         }
         Ok(())
+    }
+
+    /// The connection's head is complete: it is being answered, and is closed
+    /// to make room only when no idle connection is left to close.
+    pub fn answering(&self, ticket: Ticket) {
+        if let Some(entry) = self.table().entries.get_mut(&ticket) {
+            entry.answering = true;
+        }
     }
 
     /// The connection became a session, or ended: it is no longer pending.
@@ -157,11 +253,17 @@ impl Pending {
     }
 
     /// Closes the oldest pending connection other than `keep`, without an
-    /// answer; returns whether there was one.
+    /// answer; returns whether there was one. Among the [`IDLE_SCAN`]
+    /// oldest, the oldest idle one of the client with the most of them goes
+    /// first, then the oldest idle one, then the oldest: a client whose
+    /// request is already in (waiting for its thread on a loaded machine, or
+    /// being answered), or who is about to send it, is not closed for
+    /// sockets that send nothing and are opened again as soon as they are
+    /// closed, however fast they are.
     pub fn close_oldest(&self, keep: Ticket) -> bool {
         let oldest = {
             let mut table = self.table();
-            let Some(ticket) = table.entries.keys().copied().find(|t| *t != keep) else {
+            let Some(ticket) = choose(&table.entries, keep) else {
                 return false;
             };
             let entry = table.entries.remove(&ticket);
@@ -300,6 +402,79 @@ mod tests {
             .expect("an uncounted connection is always taken");
         pending.remove(a);
         pending.add(ip(1), None).expect("under the cap");
+    }
+
+    #[test]
+    fn an_idle_connection_makes_room_before_one_whose_request_is_in() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = listener.local_addr().expect("bound");
+        let accept = |send: &[u8]| {
+            let mut client = TcpStream::connect(addr).expect("connects");
+            client.write_all(send).expect("sent");
+            let (server_side, _) = listener.accept().expect("accepted");
+            (client, Arc::new(server_side))
+        };
+        let (_sent, sent) = accept(b"GET / HTTP/1.1\r\n\r\n");
+        let (_answered, answered) = accept(b"");
+        let (mut idle_client, idle) = accept(b"");
+        let pending = Pending::new(0);
+        let first = pending.add(None, Some(sent)).expect("no cap");
+        let second = pending.add(None, Some(answered)).expect("no cap");
+        pending.answering(second);
+        pending.add(None, Some(idle)).expect("no cap");
+        let newcomer = pending.add(None, None).expect("no cap");
+        // Wait for the request's bytes to be readable on the server side.
+        assert!(
+            (0..500).any(|_| {
+                let table = pending.table();
+                let waiting = table.entries[&first]
+                    .socket
+                    .as_deref()
+                    .is_some_and(has_bytes_waiting);
+                drop(table);
+                waiting || {
+                    std::thread::sleep(Duration::from_millis(10));
+                    false
+                }
+            }),
+            "the request never arrived"
+        );
+        assert!(pending.close_oldest(newcomer));
+        // The idle one was closed; the two others are still pending.
+        let mut byte = [0u8; 1];
+        idle_client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a timeout");
+        assert_eq!(
+            std::io::Read::read(&mut idle_client, &mut byte).ok(),
+            Some(0)
+        );
+        assert!(pending.table().entries.contains_key(&first));
+        assert!(pending.table().entries.contains_key(&second));
+        // With no idle one left, the oldest goes, whatever it is doing.
+        assert!(pending.close_oldest(newcomer));
+        assert!(!pending.table().entries.contains_key(&first));
+    }
+
+    #[test]
+    fn the_client_holding_the_most_makes_room_first() {
+        // The cap off: a lone client is still told apart from a holder.
+        let pending = Pending::new(0);
+        let lone = pending.add(ip(3), None).expect("no cap");
+        let held: Vec<Ticket> = (0..3)
+            .map(|_| pending.add(ip(2), None).expect("no cap"))
+            .collect();
+        let newcomer = pending.add(ip(4), None).expect("no cap");
+        for ticket in &held[..2] {
+            assert!(pending.close_oldest(newcomer));
+            assert!(!pending.table().entries.contains_key(ticket));
+            assert!(pending.table().entries.contains_key(&lone));
+        }
+        // One each: the oldest goes.
+        assert!(pending.close_oldest(newcomer));
+        assert!(!pending.table().entries.contains_key(&lone));
+        assert!(pending.table().entries.contains_key(&held[2]));
     }
 
     #[test]
