@@ -314,7 +314,7 @@ fn drain_until(mut stream: &TcpStream, deadline: Instant) {
 
 /// Whether bytes from the peer wait unread: a one-byte peek that never
 /// blocks, one system call.
-fn has_unread_bytes(stream: &TcpStream) -> bool {
+pub(crate) fn has_unread_bytes(stream: &TcpStream) -> bool {
     let mut byte = 0u8;
     let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
     // SAFETY: a one-byte buffer that lives across the call; the descriptor is owned by `stream`.

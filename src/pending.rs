@@ -10,6 +10,7 @@
 //! it can never be a descriptor that was closed and reused by then.
 
 use crate::client_key::ClientKey;
+use crate::http::has_unread_bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -37,12 +38,10 @@ pub enum Refused {
 }
 
 struct Entry {
-    /// The client counted against the cap; `None` while not counted (a
-    /// trusted proxy, or a PROXY header not read yet).
+    /// The client it is counted for (against the cap, when there is one);
+    /// `None` while not counted (a trusted proxy, or a PROXY header not
+    /// read yet). The client with the most makes room first.
     client: Option<ClientKey>,
-    /// The client, counted or not (the cap off): the one with the most
-    /// pending connections makes room first.
-    from: Option<ClientKey>,
     /// The connection's socket, to shut it down.
     socket: Option<Arc<TcpStream>>,
     /// Its head is complete: it is being answered, not idle.
@@ -53,68 +52,40 @@ impl Entry {
     /// Neither being answered nor with bytes waiting to be read: a socket
     /// that sends nothing, or whose thread has not read what it sent.
     fn idle(&self) -> bool {
-        !self.answering && self.socket.as_deref().is_none_or(|s| !has_bytes_waiting(s))
+        !self.answering && self.socket.as_deref().is_none_or(|s| !has_unread_bytes(s))
     }
 }
 
 /// The connection to close to make room for `keep` (see
 /// [`Pending::close_oldest`]).
-fn choose(entries: &BTreeMap<Ticket, Entry>, keep: Ticket) -> Option<Ticket> {
-    let candidates: Vec<(Ticket, &Entry)> = entries
-        .iter()
-        .filter(|(t, _)| **t != keep)
-        .take(IDLE_SCAN)
-        .map(|(t, e)| (*t, e))
-        .collect();
-    let first = candidates.first()?.0;
-    let mut held: HashMap<Option<ClientKey>, usize> = HashMap::new();
-    for (_, entry) in &candidates {
-        *held.entry(entry.from).or_default() += 1;
-    }
-    // The busiest client (the oldest of them on a tie); `None` (not told
-    // apart yet) is never one client.
-    let busiest = candidates
-        .iter()
-        .filter_map(|(_, e)| e.from.map(|from| (from, held[&e.from])))
+fn choose(table: &Table, keep: Ticket) -> Option<Ticket> {
+    let oldest = || {
+        let candidates = table.entries.iter().filter(|(t, _)| **t != keep);
+        candidates.take(IDLE_SCAN)
+    };
+    let first = *oldest().next()?.0;
+    let held = |e: &Entry| {
+        e.client
+            .map_or(0, |c| table.per_ip.get(&c).copied().unwrap_or(0))
+    };
+    // The busiest client (the oldest of them on a tie), if it holds two or more.
+    let busiest = oldest()
+        .map(|(_, e)| (e.client, held(e)))
         .fold(
-            None,
-            |best: Option<(ClientKey, usize)>, (from, n)| match best {
-                Some((_, most)) if most >= n => best,
-                _ => Some((from, n)),
-            },
+            (None, 1),
+            |best, (client, n)| if n > best.1 { (client, n) } else { best },
         )
-        .filter(|(_, n)| *n > 1)
-        .map(|(from, _)| from);
+        .0;
     let idle_of = |of: Option<ClientKey>| {
-        candidates
-            .iter()
-            .filter(|(_, e)| of.is_none() || e.from == of)
+        oldest()
+            .filter(|(_, e)| of.is_none() || e.client == of)
             .find(|(_, e)| e.idle())
             .map(|(t, _)| *t)
     };
-    Some(
-        busiest
-            .and_then(|b| idle_of(Some(b)))
-            .or_else(|| idle_of(None))
-            .unwrap_or(first),
-    )
-}
-
-/// Whether a byte (or the end) waits on `socket`, without blocking.
-fn has_bytes_waiting(socket: &TcpStream) -> bool {
-    use std::os::fd::AsRawFd;
-    let mut byte = 0u8;
-    // SAFETY: a one-byte buffer valid for the call, on a descriptor the
-    // shared socket keeps open.
-    let peeked = unsafe {
-        libc::recv(
-            socket.as_raw_fd(),
-            (&raw mut byte).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    peeked >= 0
+    let chosen = busiest
+        .and_then(|b| idle_of(Some(b)))
+        .or_else(|| idle_of(None));
+    Some(chosen.unwrap_or(first))
 }
 
 #[derive(Default)]
@@ -181,11 +152,11 @@ impl Pending {
         if table.closed {
             return Err(Refused::Gone);
         }
-        let from = ip.map(ClientKey::from);
-        let client = from.filter(|_| self.cap > 0);
+        // Counted with the cap off too: the busiest client makes room first.
+        let client = ip.map(ClientKey::from);
         if let Some(client) = client {
             let count = table.per_ip.entry(client).or_default();
-            if *count >= self.cap {
+            if self.cap > 0 && *count >= self.cap {
                 return Err(Refused::OverCap);
             }
             *count += 1;
@@ -196,7 +167,6 @@ impl Pending {
             ticket,
             Entry {
                 client,
-                from,
                 socket,
                 answering: false,
             },
@@ -213,14 +183,8 @@ impl Pending {
             return Err(Refused::Gone);
         }
         let client = ClientKey::from(ip);
-        if let Some(entry) = table.entries.get_mut(&ticket) {
-            entry.from = Some(client);
-        }
-        if self.cap == 0 {
-            return Ok(());
-        }
         let count = table.per_ip.entry(client).or_default();
-        if *count >= self.cap {
+        if self.cap > 0 && *count >= self.cap {
             return Err(Refused::OverCap);
         }
         *count += 1;
@@ -263,7 +227,7 @@ impl Pending {
     pub fn close_oldest(&self, keep: Ticket) -> bool {
         let oldest = {
             let mut table = self.table();
-            let Some(ticket) = choose(&table.entries, keep) else {
+            let Some(ticket) = choose(&table, keep) else {
                 return false;
             };
             let entry = table.entries.remove(&ticket);
@@ -431,7 +395,7 @@ mod tests {
                 let waiting = table.entries[&first]
                     .socket
                     .as_deref()
-                    .is_some_and(has_bytes_waiting);
+                    .is_some_and(has_unread_bytes);
                 drop(table);
                 waiting || {
                     std::thread::sleep(Duration::from_millis(10));

@@ -315,16 +315,16 @@ impl Link {
     }
 }
 
-/// A close frame, formatted.
+/// A close frame, formatted: unmasked, FIN, the code, then the reason (cut
+/// to the 123 bytes a control frame can carry, on a character boundary).
 pub fn close_frame_bytes(code: u16, reason: &str) -> Vec<u8> {
-    use tungstenite::protocol::frame::{CloseFrame, Frame};
-    let mut bytes = Vec::with_capacity(4 + reason.len());
-    let frame = Frame::close(Some(CloseFrame {
-        code: code.into(),
-        reason: reason.to_string().into(),
-    }));
-    // Formatting into a Vec cannot fail.
-    let _ = frame.format(&mut bytes);
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut bytes = vec![0x88, 2 + end as u8];
+    bytes.extend_from_slice(&code.to_be_bytes());
+    bytes.extend_from_slice(&reason.as_bytes()[..end]);
     bytes
 }
 
@@ -388,6 +388,21 @@ mod tests {
         long.extend_from_slice(&close);
         assert!(carries_close_frame(&long));
         assert!(!carries_close_frame(&long[..260]));
+    }
+
+    #[test]
+    fn close_frames_are_what_tungstenite_formats() {
+        use tungstenite::protocol::frame::{CloseFrame, Frame};
+        for reason in ["", "too slow", &"é".repeat(70)] {
+            let mut expected = Vec::new();
+            let cut = &reason[..reason.len().min(123) & !1];
+            let frame = Frame::close(Some(CloseFrame {
+                code: 1008.into(),
+                reason: cut.to_string().into(),
+            }));
+            frame.format(&mut expected).unwrap();
+            assert_eq!(close_frame_bytes(1008, reason), expected, "{reason}");
+        }
     }
 
     #[test]
