@@ -26,9 +26,9 @@
 //!
 //! Options after `--`: `--quick` (smaller counts, shorter windows),
 //! `--only GROUP[,GROUP]` (only the groups `session1`, `session16`,
-//! `session_exec16`, `session_jwt_{hs256,rs256,es256,eddsa}16` (with
+//! `session_publish16`, `session_exec16`, `session_jwt_{hs256,rs256,es256,eddsa}16` (with
 //! `--features jwt`), `reject`, `echo1`, `echo16`, `echo256`, `echo16k`,
-//! `broadcast`, `idle`; `session` and `echo`
+//! `broadcast`, `publish`, `stalled`, `idle`; `session` and `echo`
 //! select all of theirs), `--rounds N`, `--secs S` (measured window of one
 //! run), `--idle N[,N]` (idle session counts), `--hold S` (the quiet hold, in
 //! seconds), `--skip-raw` (wsauth only, to compare builds).
@@ -47,9 +47,11 @@ mod idle;
 mod load;
 mod machine;
 mod plan;
+mod publish;
 mod raw_floor;
 mod scenarios;
 mod servers;
+mod stalled;
 mod table;
 #[cfg(feature = "tls")]
 mod tls;
@@ -83,6 +85,10 @@ fn main() {
         raw_floor::raw_server_main();
         return;
     }
+    if std::env::var_os(stalled::STALLED_ENV).is_some() {
+        stalled::child_main();
+        return;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `cargo test --benches` runs bench targets without `--bench`: do nothing then.
     if !args.iter().any(|a| a == "--bench" || a == "--quick") {
@@ -101,6 +107,15 @@ fn main() {
             &broadcast::broadcast_test(&plan),
             echo16_cpu,
         ));
+    }
+    if plan.runs("publish") {
+        rows.extend(publish::publish_rows(
+            &publish::publish_test(&plan),
+            echo16_cpu,
+        ));
+    }
+    if plan.runs("stalled") {
+        rows.extend(stalled::stalled_rows(&stalled::stalled_test(&plan)));
     }
     let plain_idle = plan.runs("idle").then(|| idle_group(&plan, &mut rows));
     #[cfg(feature = "tls")]

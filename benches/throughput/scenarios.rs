@@ -129,6 +129,9 @@ pub fn session_cases() -> Vec<SessionCase> {
     vec![
         SessionCase::plain(1),
         SessionCase::plain(16),
+        // The publish API enabled: the upgrade path must cost what it did.
+        SessionCase::variant("session_publish16", "with --publish-key-file", 16)
+            .server_args(&["--publish-key-file", crate::publish::key_file()]),
         // A process per session: what `--exec cat` adds to a session.
         SessionCase::variant("session_exec16", "with --exec cat", 16)
             .server_args(&["--exec", "cat"])
