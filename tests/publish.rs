@@ -601,3 +601,48 @@ fn a_changed_key_file_is_reloaded_and_a_broken_one_keeps_the_key() {
     server.reload();
     assert_eq!(with(KEY), 200);
 }
+
+/// Sends `request` on a connection of its own and reads what comes back
+/// until the close; a write the server refused by closing is no error.
+fn attempt(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let _ = stream.write_all(request);
+    read_to_close(&mut stream)
+}
+
+#[test]
+fn a_publish_counts_toward_the_pending_cap_until_it_is_answered() {
+    let (server, _key) = server_with("publish-pending-cap", |c| {
+        c.max_pending_per_ip = 2;
+        c.handshake_timeout = Duration::from_secs(60);
+    });
+    let addr = server.local_addr();
+    let bearer = format!("Authorization: Bearer {KEY}");
+    let whole = request_bytes("POST", "/publish?all", &[&bearer], b"held");
+    let (head, rest) = whole.split_at(whole.len() - 4);
+    // Two publishes whose bodies are still on their way take both places.
+    let mut held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = TcpStream::connect(addr).expect("connect");
+            stream.set_read_timeout(Some(PATIENCE)).unwrap();
+            stream.write_all(head).expect("the head");
+            stream
+        })
+        .collect();
+    // A third from the same address is closed without an answer.
+    assert!(
+        common::eventually(PATIENCE, || attempt(addr, &whole).is_empty()),
+        "a publish past the cap is closed unanswered"
+    );
+    // Once answered, a publish gives its place back.
+    held[0].write_all(rest).expect("the body");
+    let answer = read_to_close(&mut held[0]);
+    assert_eq!(body(&answer), "delivered 0\n", "{answer}");
+    assert!(
+        common::eventually(PATIENCE, || status(&attempt(addr, &whole)) == 200),
+        "a place is free again"
+    );
+    held[1].write_all(rest).expect("the body");
+    assert_eq!(status(&read_to_close(&mut held[1])), 200);
+}
