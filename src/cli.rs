@@ -46,6 +46,9 @@ usage: wsauth [OPTIONS]
   --log-level LEVEL           error, warn, info, debug or trace [info, or RUST_LOG]
   --tls-cert PATH             serve https and wss (a build with the feature tls): PEM certificate chain
   --tls-key PATH              and its PEM private key; both or neither; re-read on SIGHUP and on change
+  --redis URL                 join this Redis pub/sub bus (a build with the feature redis):
+                              redis://[USER:PASSWORD@]HOST[:PORT][/DB], or rediss:// (with tls too)
+  --redis-prefix P            the bus's channel prefix [wsauth]
   --help, --version
 ",
             $jwt,
@@ -54,6 +57,35 @@ With neither --token nor --tokens-file, a random token is made for user `demo`.
 "
         )
     };
+}
+
+/// `--redis URL` and `--redis-prefix P` into the config. The URL may hold
+/// a password: no error repeats it.
+#[cfg(feature = "redis")]
+fn bus_flags(
+    config: &mut Config,
+    url: Option<String>,
+    prefix: Option<String>,
+) -> Result<(), UsageError> {
+    match (url, prefix) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(UsageError("--redis-prefix needs --redis".into())),
+        (Some(url), prefix) => {
+            let prefix = prefix.as_deref().unwrap_or("wsauth");
+            let settings = crate::bus::BusSettings::new(&url, prefix).map_err(|e| match e {
+                crate::bus::BusError::Prefix => UsageError(format!("--redis-prefix: {e}")),
+                _ => UsageError(format!("--redis: {e}")),
+            })?;
+            config.bus = Some(settings);
+            Ok(())
+        }
+    }
+}
+
+/// Without the feature the flags never get here.
+#[cfg(not(feature = "redis"))]
+fn bus_flags(_: &mut Config, _: Option<String>, _: Option<String>) -> Result<(), UsageError> {
+    Ok(())
 }
 
 /// The `--help` text.
@@ -187,6 +219,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
         jwt: JwtOptions::default(),
     };
     let (mut tls_cert, mut tls_key) = (None, None);
+    let (mut redis_url, mut redis_prefix): (Option<String>, Option<String>) = (None, None);
     let mut echo_flag = None;
     let config = &mut options.config;
     // Positions count from 1, the first argument after the program's name.
@@ -264,6 +297,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             "--tls-cert" if cfg!(feature = "tls") => tls_cert = Some(PathBuf::from(value()?)),
             "--tls-key" if cfg!(feature = "tls") => tls_key = Some(PathBuf::from(value()?)),
             "--tls-cert" | "--tls-key" => return Err(UsageError::missing_feature(&flag, "tls")),
+            "--redis" if cfg!(feature = "redis") => redis_url = Some(value()?),
+            "--redis-prefix" if cfg!(feature = "redis") => redis_prefix = Some(value()?),
+            "--redis" | "--redis-prefix" => {
+                return Err(UsageError::missing_feature(&flag, "redis"));
+            }
             "--log-level" => {
                 let text = value()?;
                 let level = match text.to_ascii_lowercase().as_str() {
@@ -285,6 +323,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             _ => return Err(UsageError::not_a_flag(&flag, position)),
         }
     }
+    bus_flags(&mut options.config, redis_url, redis_prefix)?;
     options.tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => Some((cert, key)),
         (None, None) => None,

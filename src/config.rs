@@ -83,6 +83,10 @@ pub struct Config {
     /// ```
     #[cfg(feature = "tls")]
     pub tls: Option<Arc<crate::tls::TlsSettings>>,
+    /// Join this Redis pub/sub bus (feature `redis`): [`Publisher`](crate::Publisher)
+    /// and `POST /publish` then reach every instance's sessions. Default: `None`.
+    #[cfg(feature = "redis")]
+    pub bus: Option<crate::bus::BusSettings>,
 }
 
 impl Default for Config {
@@ -106,6 +110,8 @@ impl Default for Config {
             publish_key: None,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "redis")]
+            bus: None,
         }
     }
 }

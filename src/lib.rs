@@ -35,6 +35,8 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+#[cfg(feature = "redis")]
+pub mod bus;
 pub mod cli;
 #[doc(hidden)]
 pub mod client_ip;

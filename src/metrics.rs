@@ -150,6 +150,8 @@ pub struct Metrics {
     push_dropped: AtomicU64,
     /// Sessions closed as too slow.
     closed_slow: AtomicU64,
+    #[cfg(feature = "redis")]
+    bus: bus::BusCounters,
 }
 
 /// An open connection or session, counted while this lives: dropping it (at
@@ -362,6 +364,8 @@ impl Metrics {
         let help = "Sessions closed with 1008 too slow: their outbox overflowed.";
         family(out, name, "counter", help);
         sample(out, name, None, get(&self.closed_slow));
+        #[cfg(feature = "redis")]
+        self.bus.render(out);
     }
 }
 
@@ -426,6 +430,8 @@ fn render_process(out: &mut String) {
     }
 }
 
+#[cfg(feature = "redis")]
+mod bus;
 mod closes;
 mod process;
 

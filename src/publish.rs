@@ -51,12 +51,15 @@ pub(crate) enum Action<'a> {
 pub enum PublishError {
     /// The server is stopping or has stopped: nothing was sent.
     Stopped,
+    /// The bus to the other instances (`--redis`) is down: nothing was sent.
+    BusDown,
 }
 
 impl fmt::Display for PublishError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             PublishError::Stopped => "the server has stopped",
+            PublishError::BusDown => "the bus to the other instances is down",
         })
     }
 }
@@ -71,6 +74,12 @@ impl std::error::Error for PublishError {}
 /// `Publisher` is the application's channel to its users: it reaches
 /// every session the publish API reaches. Messages from one publisher to
 /// one session arrive in the order they were published.
+///
+/// With a bus ([`Config::bus`](crate::Config), feature `redis`) it goes
+/// through Redis to every instance, this one included: each call returns
+/// once Redis has taken the message, and its count is then of the
+/// instances Redis handed it to, not of sessions. While the bus is down
+/// it returns [`PublishError::BusDown`], and nothing is sent.
 ///
 /// ```no_run
 /// # fn backend(server: &wsauth::Server) -> Result<(), wsauth::PublishError> {
@@ -123,6 +132,15 @@ pub(crate) fn publish(shared: &Shared, action: Action<'_>) -> Result<usize, Publ
     if shared.stopping.load(Ordering::SeqCst) {
         return Err(PublishError::Stopped);
     }
+    #[cfg(feature = "redis")]
+    if let Some(bus) = shared.bus.get() {
+        use crate::bus::Publication;
+        return bus.publish(match &action {
+            Action::ToUser(user, message) => Publication::ToUser(user, message),
+            Action::ToAll(message) => Publication::ToAll(message),
+            Action::Disconnect(user) => Publication::Disconnect(user),
+        });
+    }
     Ok(deliver_locally(shared, action))
 }
 
@@ -133,11 +151,6 @@ fn deliver_locally(shared: &Shared, action: Action<'_>) -> usize {
     match action {
         Action::ToUser(user, message) => sessions.send_to_user(user, message),
         Action::ToAll(message) => sessions.broadcast(message),
-        Action::Disconnect(user) => sessions
-            .list()
-            .into_iter()
-            .filter(|session| session.user == user)
-            .filter(|session| session.handle.close(1008, "disconnected").is_ok())
-            .count(),
+        Action::Disconnect(user) => sessions.close_user(user, 1008, "disconnected"),
     }
 }

@@ -147,6 +147,15 @@ impl Sessions {
         self.send_where(message.into(), |u| u == user)
     }
 
+    /// Closes every session of `user` with `code` and `reason`; returns how many.
+    pub(crate) fn close_user(&self, user: &str, code: u16, reason: &str) -> usize {
+        self.list()
+            .into_iter()
+            .filter(|session| session.user == user)
+            .filter(|session| session.handle.close(code, reason).is_ok())
+            .count()
+    }
+
     fn send_where(&self, message: Message, wanted: impl Fn(&str) -> bool) -> usize {
         let frame = message.to_frame();
         let mut delivered = 0;

@@ -128,6 +128,8 @@ impl Server {
             pending: Pending::new(pending_cap),
             stopping: Default::default(),
             flusher: Flusher::new(config_outbox),
+            #[cfg(feature = "redis")]
+            bus: Default::default(),
         });
         let serve_shared = shared.clone();
         let serve = move |stream, peer| serve_accepted(stream, peer, &serve_shared);
@@ -142,10 +144,30 @@ impl Server {
         };
         // From here an error drops `server`, which stops what was started:
         // a failed start leaves no thread behind and the port free.
+        #[cfg(feature = "redis")]
+        server.start_bus()?;
         listener.start()?;
         let upkeep = server.shared.clone();
         server.shared.flusher.start(move || upkeep.tick())?;
         Ok(server)
+    }
+
+    /// Joins the bus, if one is configured: in the background, so that a
+    /// Redis that is down delays nothing; before the first connection, so
+    /// that no publication can go around it.
+    #[cfg(feature = "redis")]
+    fn start_bus(&self) -> std::io::Result<()> {
+        let shared = &self.shared;
+        if let Some(settings) = &shared.config.bus {
+            let bus = crate::bus::Bus::start(
+                settings.clone(),
+                Sessions::new(shared.registry.clone()),
+                shared.metrics.clone(),
+                shared.config.max_message_bytes,
+            )?;
+            let _ = shared.bus.set(bus);
+        }
+        Ok(())
     }
 
     /// The address actually bound.
@@ -215,6 +237,10 @@ impl Server {
         // The background thread: its upkeep and its outboxes (the sessions'
         // last frames are written out by their own threads).
         self.shared.flusher.stop();
+        #[cfg(feature = "redis")]
+        if let Some(bus) = self.shared.bus.get() {
+            bus.stop();
+        }
         let deadline = Instant::now() + STOP_GRACE;
         self.shared.registry.close_all(STOP_GRACE);
         // Connections not yet sessions: heads being read are cut off, and an

@@ -34,6 +34,9 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// Writes sessions' outboxes out as their sockets drain.
     pub flusher: Arc<Flusher>,
+    /// The bus across instances, once started (feature `redis`).
+    #[cfg(feature = "redis")]
+    pub(crate) bus: std::sync::OnceLock<Arc<crate::bus::Bus>>,
 }
 
 impl Shared {

@@ -46,3 +46,48 @@ fn tls_flags_need_a_build_with_the_feature_tls() {
         assert_needs_feature(&[&format!("{flag}=x.pem")], flag, "tls");
     }
 }
+
+#[cfg(not(feature = "redis"))]
+#[test]
+fn redis_flags_need_a_build_with_the_feature_redis() {
+    for flag in ["--redis", "--redis-prefix"] {
+        let run = common::process::finish(&["--listen", "127.0.0.1:0", flag, "redis://:pw@h"]);
+        assert_eq!(
+            run.stderr,
+            format!("wsauth: {flag} needs a build with the feature redis\n")
+        );
+        assert_eq!(run.code, Some(2));
+        assert_needs_feature(&[&format!("{flag}=redis://h")], flag, "redis");
+    }
+}
+
+/// With the feature: `rediss://` needs `tls` too; a bad prefix is refused.
+#[cfg(feature = "redis")]
+#[test]
+fn redis_flags_are_checked_before_the_start() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["--redis", "http://:pw@h"], "--redis: not a Redis URL"),
+        (&["--redis-prefix", "p"], "--redis-prefix needs --redis"),
+        (
+            &["--redis", "redis://h", "--redis-prefix", "a:b"],
+            "--redis-prefix: a prefix",
+        ),
+        (
+            &["--redis", "rediss://:pw@h"],
+            if cfg!(feature = "tls") {
+                ""
+            } else {
+                "rediss:// needs a build with the features redis and tls"
+            },
+        ),
+    ];
+    for (args, wanted) in cases {
+        if wanted.is_empty() {
+            continue;
+        }
+        let run = common::process::finish(args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(wanted), "{args:?}: {}", run.stderr);
+        assert!(!run.stderr.contains("pw"), "{args:?}: {}", run.stderr);
+    }
+}

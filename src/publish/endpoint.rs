@@ -177,10 +177,21 @@ fn carry_out(
         (_, Target::User(name)) => Action::ToUser(name, message),
         (_, Target::All) => Action::ToAll(message),
     };
+    #[cfg(feature = "redis")]
+    let through_bus = shared.bus.get().is_some();
+    #[cfg(not(feature = "redis"))]
+    let through_bus = false;
     match publish(shared, action) {
         Ok(count) => {
             shared.metrics.publish_request(PublishResult::Ok);
-            let line = if endpoint == Endpoint::Disconnect {
+            let line = if through_bus {
+                let what = match endpoint {
+                    Endpoint::Disconnect => "disconnect of".to_string(),
+                    Endpoint::Publish => format!("{size} bytes to"),
+                };
+                log::info!("{peer}: published {what} {whom} on the bus: {count} instances");
+                "published\n".to_string()
+            } else if endpoint == Endpoint::Disconnect {
                 log::info!("{peer}: disconnected {whom}: {count} sessions closed");
                 format!("disconnected {count}\n")
             } else {
@@ -195,6 +206,15 @@ fn carry_out(
             shared.metrics.publish_request(PublishResult::Unavailable);
             log::info!("{peer}: publish to {whom} refused: the server is stopping");
             Answer::text(503, "server stopping; try again later\n").with_header("Retry-After", "1")
+        }
+        Err(PublishError::BusDown) => {
+            shared.metrics.publish_request(PublishResult::Unavailable);
+            log::info!("{peer}: publish to {whom} refused: the bus is down");
+            Answer::text(
+                503,
+                "the bus to the other instances is down; try again later\n",
+            )
+            .with_header("Retry-After", "1")
         }
     }
 }

@@ -7,6 +7,8 @@ pub mod frames;
 pub mod jwt;
 pub mod process;
 pub mod proxies;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(feature = "tls")]

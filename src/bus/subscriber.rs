@@ -1,0 +1,170 @@
+//! The bus's subscription thread: connect (retrying from 100 ms, doubling,
+//! then once a second), subscribe, deliver what arrives to this instance's
+//! sessions through their outboxes (so that it never waits on a slow
+//! client), and ping whenever the connection has been quiet for a second:
+//! a dead connection fails its ping within another second, and is replaced.
+//! One warning line per outage, not per retry.
+
+use super::Bus;
+use crate::message::Message;
+use crate::push::Sessions;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Quiet this long, the connection is pinged; unanswered this long, it is dead.
+const PING_AFTER: Duration = Duration::from_secs(1);
+/// The first retry after a failure, doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Runs until the bus stops.
+pub(super) fn run(bus: &Bus, sessions: &Sessions, max_message_bytes: usize) {
+    let shown = bus.settings.shown.clone();
+    let mut backoff = FIRST_BACKOFF;
+    // When the bus was lost (or the start), and whether that was said.
+    let mut down_since = Instant::now();
+    let mut warned = false;
+    let mut ever_up = false;
+    while !bus.stopping.load(Ordering::SeqCst) {
+        let mut connection = match bus.connect(PING_AFTER) {
+            Ok(connection) => connection,
+            Err(e) => {
+                if !warned {
+                    log::warn!("bus: cannot reach {shown}: {}; retrying", scrub(bus, &e));
+                    warned = true;
+                }
+                pause(bus, backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        let mut pubsub = connection.as_pubsub();
+        if let Err(e) = subscribe(&mut pubsub, &bus.settings.prefix) {
+            if !warned {
+                log::warn!(
+                    "bus: cannot subscribe on {shown}: {}; retrying",
+                    scrub(bus, &e)
+                );
+                warned = true;
+            }
+            pause(bus, backoff);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            continue;
+        }
+        bus.set_connected(true);
+        if ever_up {
+            bus.metrics.bus_reconnected();
+            let gap = down_since.elapsed();
+            log::info!(
+                "bus: back on {shown} after {}.{} s",
+                gap.as_secs(),
+                gap.subsec_millis() / 100
+            );
+        } else {
+            log::info!("bus: subscribed on {shown}");
+        }
+        (ever_up, warned, backoff) = (true, false, FIRST_BACKOFF);
+        let lost = listen(bus, &mut pubsub, sessions, max_message_bytes);
+        bus.set_connected(false);
+        down_since = Instant::now();
+        if let Some(e) = lost {
+            log::warn!("bus: lost {shown}: {}; reconnecting", scrub(bus, &e));
+            warned = true;
+        }
+    }
+    bus.set_connected(false);
+}
+
+/// `P:all`, `P:bin:all`, and the patterns of users' and disconnect channels.
+fn subscribe(pubsub: &mut redis::PubSub<'_>, prefix: &str) -> redis::RedisResult<()> {
+    pubsub.subscribe(&[format!("{prefix}:all"), format!("{prefix}:bin:all")])?;
+    pubsub.psubscribe(&[
+        format!("{prefix}:user:*"),
+        format!("{prefix}:bin:user:*"),
+        format!("{prefix}:disconnect:*"),
+    ])
+}
+
+/// Delivers messages until the connection fails (its error) or the bus stops.
+fn listen(
+    bus: &Bus,
+    pubsub: &mut redis::PubSub<'_>,
+    sessions: &Sessions,
+    max_message_bytes: usize,
+) -> Option<redis::RedisError> {
+    let prefix = format!("{}:", bus.settings.prefix);
+    while !bus.stopping.load(Ordering::SeqCst) {
+        match pubsub.get_message() {
+            Ok(message) => {
+                bus.metrics.bus_message_received();
+                let channel = message.get_channel_name();
+                let Some(channel) = channel.strip_prefix(&prefix) else {
+                    continue;
+                };
+                let payload = message.get_payload_bytes();
+                if payload.len() > max_message_bytes {
+                    log::warn!(
+                        "bus: dropped a {} byte message on {prefix}{channel}: over --max-message-bytes",
+                        payload.len()
+                    );
+                    continue;
+                }
+                deliver(sessions, channel, payload);
+            }
+            Err(e) if e.is_timeout() => {
+                if let Err(e) = pubsub.ping::<redis::Value>() {
+                    return Some(e);
+                }
+            }
+            Err(e) => return Some(e),
+        }
+    }
+    None
+}
+
+/// Hands what arrived on `channel` (the prefix taken off) to the sessions.
+fn deliver(sessions: &Sessions, channel: &str, payload: &[u8]) {
+    let as_sent = || match std::str::from_utf8(payload) {
+        Ok(text) => Message::Text(text.to_string()),
+        Err(_) => Message::Binary(payload.to_vec()),
+    };
+    let binary = || Message::Binary(payload.to_vec());
+    if channel == "all" {
+        sessions.broadcast(as_sent());
+    } else if channel == "bin:all" {
+        sessions.broadcast(binary());
+    } else if let Some(user) = channel.strip_prefix("user:") {
+        sessions.send_to_user(user, as_sent());
+    } else if let Some(user) = channel.strip_prefix("bin:user:") {
+        sessions.send_to_user(user, binary());
+    } else if let Some(user) = channel.strip_prefix("disconnect:") {
+        sessions.close_user(user, 1008, "disconnected");
+    }
+}
+
+/// Sleeps `pause`, or less if the bus stops meanwhile.
+fn pause(bus: &Bus, pause: Duration) {
+    let until = Instant::now() + pause;
+    while !bus.stopping.load(Ordering::SeqCst) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+/// An error's text with the URL's password, should it ever appear there, masked.
+pub(super) fn scrub(bus: &Bus, error: &redis::RedisError) -> String {
+    let text = error.to_string();
+    match bus
+        .settings
+        .client
+        .get_connection_info()
+        .redis_settings()
+        .password()
+    {
+        Some(password) if !password.is_empty() => text.replace(password, "***"),
+        _ => text,
+    }
+}
