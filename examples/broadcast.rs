@@ -1,25 +1,38 @@
 //! A chat: every text message from any session goes to every live session
-//! as `USER: TEXT`. A handler of your own, and broadcast.
+//! as `USER: TEXT`. A handler of your own, and a `Publisher`.
 //!
 //!     cargo run --example broadcast -- --listen 127.0.0.1:8000 \
 //!         --token alice:s3cret --token bob:hunter2
 //!
-//! It takes wsauth's own `--listen`, `--token` and `--tokens-file` flags and
-//! prints the same first line, so scripts can find the port.
+//! It takes wsauth's own flags and prints the same first line, so scripts
+//! can find the port. With `--redis URL` (`cargo run --features redis
+//! --example broadcast`) every instance on that Redis is one chat room.
 
 use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
 use wsauth::cli::{self, Command};
-use wsauth::{Handler, Reply, Server, Sessions, TokenStore};
+use wsauth::{Handler, Publisher, Reply, Server, Sessions, TokenStore};
 
 /// One chat member: what it says goes to everyone, itself included.
 struct Member {
     user: String,
-    everyone: Sessions,
+    /// Every session the server's publisher reaches: on the bus, those of
+    /// every instance.
+    everyone: Arc<OnceLock<Publisher>>,
+    /// This server's own sessions, until the publisher is there.
+    here: Sessions,
 }
 
 impl Handler for Member {
-    fn on_text(&mut self, text: &str, _reply: &mut Reply<'_>) {
-        self.everyone.broadcast(format!("{}: {text}", self.user));
+    fn on_text(&mut self, text: &str, reply: &mut Reply<'_>) {
+        let line = format!("{}: {text}", self.user);
+        let sent = match self.everyone.get() {
+            Some(everyone) => everyone.to_all(line).is_ok(),
+            None => self.here.broadcast(line) > 0,
+        };
+        if !sent {
+            reply.send(&"(not sent: the bus is down; try again)".into());
+        }
     }
 }
 
@@ -45,15 +58,21 @@ fn main() -> ExitCode {
             }
         };
     }
-    let started =
-        Server::start_with_handler(options.listen.as_str(), options.config, tokens, |info| {
-            Member {
-                user: info.identity.user.clone(),
-                everyone: info.sessions.clone(),
-            }
-        });
+    let everyone = Arc::new(OnceLock::new());
+    let members = everyone.clone();
+    let started = Server::start_with_handler(
+        options.listen.as_str(),
+        options.config,
+        tokens,
+        move |info| Member {
+            user: info.identity.user.clone(),
+            everyone: members.clone(),
+            here: info.sessions.clone(),
+        },
+    );
     match started {
         Ok(server) => {
+            let _ = everyone.set(server.publisher());
             println!("wsauth listening on http://{}/", server.local_addr());
             loop {
                 std::thread::park();

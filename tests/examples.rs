@@ -5,19 +5,10 @@ mod common;
 use common::*;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use tungstenite::Message;
 
-/// An example's binary, built by `cargo test` beside the test binaries.
-fn example(name: &str) -> PathBuf {
-    let deps = std::env::current_exe().expect("the test binary's path");
-    let debug = deps
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target/debug");
-    debug.join("examples").join(name)
-}
+use common::process::example;
 
 /// Runs an example and reads the address from its first stdout line.
 struct Running(Child);

@@ -21,7 +21,12 @@ pub struct Wsauth {
 impl Wsauth {
     /// Starts `wsauth ARGS` with `RUST_LOG` unset unless `env` sets it.
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Wsauth {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_wsauth"));
+        Wsauth::spawn_program(env!("CARGO_BIN_EXE_wsauth").as_ref(), args, env)
+    }
+
+    /// Starts `program ARGS` the same way (an example that takes wsauth's flags).
+    pub fn spawn_program(program: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Wsauth {
+        let mut command = Command::new(program);
         command
             .args(args)
             .env_remove("RUST_LOG")
@@ -46,9 +51,18 @@ impl Wsauth {
 
     /// Starts a server on an ephemeral port and waits for its listen line.
     pub fn serve(args: &[&str], env: &[(&str, &str)]) -> (Wsauth, SocketAddr) {
+        Wsauth::serve_program(env!("CARGO_BIN_EXE_wsauth").as_ref(), args, env)
+    }
+
+    /// [`Wsauth::serve`] with another program that takes wsauth's flags.
+    pub fn serve_program(
+        program: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> (Wsauth, SocketAddr) {
         let mut all = vec!["--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let mut wsauth = Wsauth::spawn(&all, env);
+        let mut wsauth = Wsauth::spawn_program(program, &all, env);
         let addr = wsauth.listen_addr();
         (wsauth, addr)
     }
@@ -118,6 +132,16 @@ impl Drop for Wsauth {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An example's binary, built by `cargo test` beside the test binaries.
+pub fn example(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().expect("the test binary's path");
+    let debug = deps
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target/debug");
+    debug.join("examples").join(name)
 }
 
 /// A thread that sends each line of `stdout` over a channel until EOF.
