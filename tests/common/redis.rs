@@ -25,6 +25,8 @@ pub struct Redis {
     port: u16,
     dir: PathBuf,
     extra: Vec<String>,
+    /// A certificate and key: then it speaks TLS only, on its port.
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 impl Redis {
@@ -32,13 +34,23 @@ impl Redis {
     /// `--requirepass`), and waits until it is ready. `None` after a loud
     /// `SKIPPED` when it is not installed and Redis tests are not required.
     pub fn start(test: &str, extra: &[&str]) -> Option<Redis> {
+        Redis::start_with(test, extra, None)
+    }
+
+    /// [`Redis::start`] speaking TLS only, with this certificate and key
+    /// (its own CA too, as redis-server wants one; clients are not asked).
+    pub fn start_tls(test: &str, cert: PathBuf, key: PathBuf) -> Option<Redis> {
+        Redis::start_with(test, &[], Some((cert, key)))
+    }
+
+    fn start_with(test: &str, extra: &[&str], tls: Option<(PathBuf, PathBuf)>) -> Option<Redis> {
         if !installed(test) {
             return None;
         }
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port();
-            match Redis::on_port(test, port, extra) {
+            match Redis::on_port(test, port, extra, tls.clone()) {
                 Ok(redis) => return Some(redis),
                 Err(why) => last = why,
             }
@@ -47,7 +59,12 @@ impl Redis {
     }
 
     /// Starts it on `port`, which must be free.
-    pub fn on_port(test: &str, port: u16, extra: &[&str]) -> Result<Redis, String> {
+    fn on_port(
+        test: &str,
+        port: u16,
+        extra: &[&str],
+        tls: Option<(PathBuf, PathBuf)>,
+    ) -> Result<Redis, String> {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
         let n = COUNT.fetch_add(1, Ordering::SeqCst);
         let dir =
@@ -58,6 +75,7 @@ impl Redis {
             port,
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            tls,
         };
         redis.launch()?;
         Ok(redis)
@@ -67,15 +85,28 @@ impl Redis {
     fn launch(&mut self) -> Result<(), String> {
         let log = self.dir.join("redis.log");
         let _ = std::fs::remove_file(&log);
-        let tls = self.extra.iter().any(|a| a == "--tls-port");
-        let port = if tls {
-            "0".to_string()
-        } else {
-            self.port.to_string()
-        };
+        let port = self.port.to_string();
         let mut command = Command::new("redis-server");
+        match &self.tls {
+            None => command.args(["--port", &port]),
+            Some((cert, key)) => command
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(cert)
+                .arg("--tls-key-file")
+                .arg(key)
+                .arg("--tls-ca-cert-file")
+                .arg(cert),
+        };
         command
-            .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+            .args(["--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "no", "--protected-mode", "no"])
             .arg("--dir")
             .arg(&self.dir)
