@@ -133,6 +133,11 @@ fn a_publish_anywhere_reaches_the_users_sessions_on_every_instance() {
     for alice in [&mut alice_a, &mut alice_b] {
         assert_eq!(next_text(alice), "from redis-cli");
     }
+    // Not UTF-8 on a text channel: it goes out as binary.
+    redis.cli_with_last(&["PUBLISH", "wsauth:all"], &[0xc3, 0x28]);
+    for ws in [&mut alice_a, &mut alice_b, &mut bob_b] {
+        assert_eq!(next_message(ws), Message::binary(vec![0xc3, 0x28]));
+    }
     redis.cli(&["PUBLISH", "wsauth:all", "to everyone"]);
     for ws in [&mut alice_a, &mut alice_b, &mut bob_b] {
         assert_eq!(next_text(ws), "to everyone");
@@ -158,7 +163,7 @@ fn a_publish_anywhere_reaches_the_users_sessions_on_every_instance() {
     }
     post(a, "/publish?user=bob", &[], b"still here");
     assert_eq!(next_text(&mut bob_b), "still here");
-    assert!(metric(b, "wsauth_bus_messages_received_total") >= 205.0);
+    assert!(metric(b, "wsauth_bus_messages_received_total") >= 206.0);
     assert_eq!(metric(a, "wsauth_bus_publish_failures_total"), 0.0);
     drop((alice_a, alice_b, bob_b));
     let (_, log) = a_server.stop();

@@ -179,6 +179,22 @@ impl Redis {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// `redis-cli -p PORT -x ARGS...`: `last` from its stdin as the last
+    /// argument (bytes a command line cannot carry); its stdout.
+    pub fn cli_with_last(&self, args: &[&str], last: &[u8]) -> String {
+        let mut child = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "-x"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("redis-cli runs");
+        child.stdin.take().unwrap().write_all(last).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "redis-cli {args:?}: {output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// What the server logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
