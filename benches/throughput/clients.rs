@@ -53,6 +53,18 @@ impl Write for ClientStream {
     }
 }
 
+#[cfg(feature = "redis")]
+impl ClientStream {
+    /// The read timeout of the TCP connection underneath.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            ClientStream::Tcp(s) => s.set_read_timeout(timeout),
+            #[cfg(feature = "tls")]
+            ClientStream::Tls(s) => s.sock.set_read_timeout(timeout),
+        }
+    }
+}
+
 /// The client's stream for a server of `kind`: TLS for a TLS server.
 fn client_stream(kind: Kind, tcp: TcpStream) -> Result<ClientStream, String> {
     match kind {

@@ -37,11 +37,16 @@
 //! (the child processes), [`clients`], [`load`] (the measured window),
 //! [`scenarios`] (add a session row there), [`idle`], [`table`].
 //!
+//! With `cargo bench --features redis`, the group `bus` runs two instances
+//! on a `redis-server` beside one without a bus.
+//!
 //! With `cargo bench --features tls`, the groups `tls_session16`,
 //! `tls_echo16`, `tls_echo16k` and `tls_idle` (`--only tls` for all) measure
 //! the same over TLS, beside plain wsauth of the same run.
 
 mod broadcast;
+#[cfg(feature = "redis")]
+mod bus;
 mod clients;
 mod idle;
 mod load;
@@ -113,6 +118,12 @@ fn main() {
             &publish::publish_test(&plan),
             echo16_cpu,
         ));
+    }
+    #[cfg(feature = "redis")]
+    if plan.runs("bus")
+        && let Some(bus) = bus::bus_test(&plan)
+    {
+        rows.extend(bus::bus_rows(&bus));
     }
     if plan.runs("stalled") {
         rows.extend(stalled::stalled_rows(&stalled::stalled_test(&plan)));

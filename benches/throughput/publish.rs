@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use tungstenite::Message;
 
 /// The publish key the bench's servers are started with.
-const KEY: &str = "bench-publish-key-0123456789abcdef0123456789abcdef";
+pub const KEY: &str = "bench-publish-key-0123456789abcdef0123456789abcdef";
 /// The token of the one session the single-session publishes go to.
-const BOB: &str = "bench-bob-0123456789abcdef";
+pub const BOB: &str = "bench-bob-0123456789abcdef";
 /// Client threads reading the publishes to all (each owns a share).
 const READERS: usize = 8;
 /// Bytes of each published message.
@@ -77,7 +77,7 @@ fn publishing_server(plan: &Plan) -> ServerProc {
 }
 
 /// A greeted session of `token`'s user.
-fn session(addr: SocketAddr, token: &str) -> Ws {
+pub fn session(addr: SocketAddr, token: &str) -> Ws {
     let mut ws = ws_upgrade(Kind::Wsauth, addr, &bearer(token), MESSAGE)
         .expect("connect")
         .expect("upgrade");
@@ -89,7 +89,7 @@ fn session(addr: SocketAddr, token: &str) -> Ws {
 
 /// One `POST` of `body` to `target` on a connection of its own; the answer's
 /// body, or why there is none.
-fn post(addr: SocketAddr, target: &str, body: &[u8]) -> Result<String, String> {
+pub fn post(addr: SocketAddr, target: &str, body: &[u8]) -> Result<String, String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     stream
