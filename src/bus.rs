@@ -209,29 +209,32 @@ impl Bus {
             }
             Publication::Disconnect(user) => (format!("{prefix}:disconnect:{user}"), &[]),
         };
-        let mut publisher = lock(&self.publisher);
-        if publisher.is_none() {
-            *publisher = Some(self.connect(PUBLISH_TIMEOUT).map_err(|e| {
-                log::debug!("bus: publishing connection to {}: {e}", self.settings.shown);
-                PublishError::BusDown
-            })?);
-        }
-        let Some(connection) = publisher.as_mut() else {
-            return Err(PublishError::BusDown);
-        };
-        match redis::cmd("PUBLISH")
-            .arg(&channel)
-            .arg(payload)
-            .query::<i64>(connection)
-        {
+        match self.send(&channel, payload) {
             Ok(receivers) if receivers > 0 => Ok(receivers as usize),
             Ok(_) => Err(PublishError::BusDown),
             Err(e) => {
                 log::debug!("bus: PUBLISH on {}: {e}", self.settings.shown);
-                *publisher = None;
                 Err(PublishError::BusDown)
             }
         }
+    }
+
+    /// `PUBLISH channel payload` on the publishing connection (made anew if
+    /// there is none); how many subscribers Redis handed it to.
+    fn send(&self, channel: &str, payload: &[u8]) -> redis::RedisResult<i64> {
+        let mut publisher = lock(&self.publisher);
+        let connection = match publisher.take() {
+            Some(connection) => publisher.insert(connection),
+            None => publisher.insert(self.connect(PUBLISH_TIMEOUT)?),
+        };
+        let sent = redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query::<i64>(connection);
+        if sent.is_err() {
+            *publisher = None;
+        }
+        sent
     }
 
     /// A new connection with `timeout` on its reads and writes.

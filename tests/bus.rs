@@ -425,3 +425,46 @@ fn the_library_publisher_errs_while_the_bus_is_down_and_sessions_stay_local() {
         wsauth::bus::BusError::Prefix
     );
 }
+
+#[test]
+fn an_acl_user_limited_to_the_prefix_channels_is_enough_and_holds_to_its_prefix() {
+    let Some(redis) = Redis::start("acl", &[]) else {
+        return;
+    };
+    // The README's ACL line.
+    let acl = ["ACL", "SETUSER", "wsauth", "on", ">acl-pass-0123456789"];
+    let rules = [
+        "resetchannels",
+        "&wsauth:*",
+        "+subscribe",
+        "+psubscribe",
+        "+publish",
+        "+ping",
+    ];
+    assert_eq!(redis.cli(&[&acl[..], &rules[..]].concat()).trim(), "OK");
+    let key = key_file("bus-acl");
+    let url = format!(
+        "redis://wsauth:acl-pass-0123456789@127.0.0.1:{}/0",
+        redis.port()
+    );
+    let (server, addr) = instance(&url, &key, &[]);
+    assert!(wait_connected(addr, PATIENCE));
+    let mut alice = session(addr, ALICE);
+    assert_eq!(
+        body(&post(addr, "/publish?user=alice", &[], b"acl")),
+        "published\n"
+    );
+    assert_eq!(next_text(&mut alice), "acl");
+    // Another prefix is outside what the user may subscribe to: no bus.
+    let (other, other_addr) = instance(&url, &key, &["--redis-prefix", "other"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(status(&post(other_addr, "/publish?all", &[], b"x")), 503);
+    drop(alice);
+    server.stop();
+    let (_, log) = other.stop();
+    assert!(
+        log.contains("bus: cannot subscribe on redis://***@"),
+        "{log}"
+    );
+    assert!(!log.contains("acl-pass"), "{log}");
+}

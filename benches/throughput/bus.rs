@@ -143,7 +143,8 @@ fn fan_out(plan: &Plan, sessions: usize, redis: Option<u16>) -> FanOut {
         let server = &servers[n % servers.len()];
         shares[n % READERS].push(session(server.addr, TOKEN));
     }
-    let rounds = plan.rounds.max(3);
+    // Enough rounds for the CPU time (read in clock ticks) to mean something.
+    let rounds = plan.rounds.max(3) * 4;
     let (start, done) = (
         Arc::new(Barrier::new(READERS + 1)),
         Arc::new(Barrier::new(READERS + 1)),

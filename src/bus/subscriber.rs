@@ -16,6 +16,8 @@ const PING_AFTER: Duration = Duration::from_secs(1);
 /// The first retry after a failure, doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// How long a probe may take to come back on a new subscription.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs until the bus stops.
 pub(super) fn run(bus: &Bus, sessions: &Sessions, max_message_bytes: usize) {
@@ -51,6 +53,15 @@ pub(super) fn run(bus: &Bus, sessions: &Sessions, max_message_bytes: usize) {
             backoff = (backoff * 2).min(MAX_BACKOFF);
             continue;
         }
+        if let Err(why) = confirm(bus, &mut pubsub, sessions, max_message_bytes) {
+            if !warned {
+                log::warn!("bus: cannot subscribe on {shown}: {why}; retrying");
+                warned = true;
+            }
+            pause(bus, backoff);
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            continue;
+        }
         bus.set_connected(true);
         if ever_up {
             bus.metrics.bus_reconnected();
@@ -75,14 +86,39 @@ pub(super) fn run(bus: &Bus, sessions: &Sessions, max_message_bytes: usize) {
     bus.set_connected(false);
 }
 
-/// `P:all`, `P:bin:all`, and the patterns of users' and disconnect channels.
+/// One pattern, `P:*`, for every channel: an ACL user limited to
+/// `&P:*` may subscribe to exactly that pattern (Redis matches PSUBSCRIBE
+/// patterns against the ACL literally).
 fn subscribe(pubsub: &mut redis::PubSub<'_>, prefix: &str) -> redis::RedisResult<()> {
-    pubsub.subscribe(&[format!("{prefix}:all"), format!("{prefix}:bin:all")])?;
-    pubsub.psubscribe(&[
-        format!("{prefix}:user:*"),
-        format!("{prefix}:bin:user:*"),
-        format!("{prefix}:disconnect:*"),
-    ])
+    pubsub.psubscribe(format!("{prefix}:*"))
+}
+
+/// Proves the subscription works end to end before the bus counts as up:
+/// a probe published on `P:probe:ID` must come back within a few seconds.
+/// (A PSUBSCRIBE that Redis refused, say by ACL, is not reported back as
+/// an error by the client; a refused PUBLISH is.)
+fn confirm(
+    bus: &Bus,
+    pubsub: &mut redis::PubSub<'_>,
+    sessions: &Sessions,
+    max_message_bytes: usize,
+) -> Result<(), String> {
+    use std::hash::{BuildHasher, Hasher};
+    let id = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let probe = format!("{}:probe:{id:016x}", bus.settings.prefix);
+    bus.send(&probe, b"").map_err(|e| scrub(bus, &e))?;
+    let deadline = Instant::now() + PROBE_TIMEOUT;
+    while Instant::now() < deadline && !bus.stopping.load(Ordering::SeqCst) {
+        match pubsub.get_message() {
+            Ok(message) if message.get_channel_name() == probe => return Ok(()),
+            Ok(message) => handle(bus, &message, sessions, max_message_bytes),
+            Err(e) if e.is_timeout() => {}
+            Err(e) => return Err(scrub(bus, &e)),
+        }
+    }
+    Err("the subscription was refused (an ACL without this prefix's channels?)".into())
 }
 
 /// Delivers messages until the connection fails (its error) or the bus stops.
@@ -92,25 +128,9 @@ fn listen(
     sessions: &Sessions,
     max_message_bytes: usize,
 ) -> Option<redis::RedisError> {
-    let prefix = format!("{}:", bus.settings.prefix);
     while !bus.stopping.load(Ordering::SeqCst) {
         match pubsub.get_message() {
-            Ok(message) => {
-                bus.metrics.bus_message_received();
-                let channel = message.get_channel_name();
-                let Some(channel) = channel.strip_prefix(&prefix) else {
-                    continue;
-                };
-                let payload = message.get_payload_bytes();
-                if payload.len() > max_message_bytes {
-                    log::warn!(
-                        "bus: dropped a {} byte message on {prefix}{channel}: over --max-message-bytes",
-                        payload.len()
-                    );
-                    continue;
-                }
-                deliver(sessions, channel, payload);
-            }
+            Ok(message) => handle(bus, &message, sessions, max_message_bytes),
             Err(e) if e.is_timeout() => {
                 if let Err(e) = pubsub.ping::<redis::Value>() {
                     return Some(e);
@@ -120,6 +140,28 @@ fn listen(
         }
     }
     None
+}
+
+/// Counts a message from the bus and hands it on, unless it is too large.
+fn handle(bus: &Bus, message: &redis::Msg, sessions: &Sessions, max_message_bytes: usize) {
+    bus.metrics.bus_message_received();
+    let name = message.get_channel_name();
+    let prefix = &bus.settings.prefix;
+    let Some(channel) = name
+        .strip_prefix(prefix.as_str())
+        .and_then(|c| c.strip_prefix(':'))
+    else {
+        return;
+    };
+    let payload = message.get_payload_bytes();
+    if payload.len() > max_message_bytes {
+        log::warn!(
+            "bus: dropped a {} byte message on {name}: over --max-message-bytes",
+            payload.len()
+        );
+        return;
+    }
+    deliver(sessions, channel, payload);
 }
 
 /// Hands what arrived on `channel` (the prefix taken off) to the sessions.
