@@ -46,9 +46,8 @@ usage: wsauth [OPTIONS]
   --log-level LEVEL           error, warn, info, debug or trace [info, or RUST_LOG]
   --tls-cert PATH             serve https and wss (a build with the feature tls): PEM certificate chain
   --tls-key PATH              and its PEM private key; both or neither; re-read on SIGHUP and on change
-  --redis URL                 join this Redis pub/sub bus (a build with the feature redis):
-                              redis://[USER:PASSWORD@]HOST[:PORT][/DB], or rediss:// (with tls too)
-  --redis-prefix P            the bus's channel prefix [wsauth]
+  --redis URL                 join a Redis bus (feature redis): redis[s]://[USER:PASS@]HOST[:PORT][/DB]
+  --redis-prefix P            its channel prefix [wsauth]
   --help, --version
 ",
             $jwt,
