@@ -468,3 +468,26 @@ fn an_acl_user_limited_to_the_prefix_channels_is_enough_and_holds_to_its_prefix(
     );
     assert!(!log.contains("acl-pass"), "{log}");
 }
+
+#[test]
+fn a_prefix_of_its_own_and_binary_to_one_user() {
+    let Some(redis) = Redis::start("prefix", &[]) else {
+        return;
+    };
+    let key = key_file("bus-prefix");
+    let (server, addr) = instance(&redis.url(), &key, &["--redis-prefix", "shop"]);
+    assert!(wait_connected(addr, PATIENCE));
+    let mut alice = session(addr, ALICE);
+    // Another prefix's channels are not this instance's.
+    redis.cli(&["PUBLISH", "wsauth:user:alice", "not for this instance"]);
+    redis.cli(&["PUBLISH", "shop:user:alice", "for shop"]);
+    assert_eq!(next_text(&mut alice), "for shop");
+    let octets = ["Content-Type: application/octet-stream"];
+    let answer = post(addr, "/publish?user=alice", &octets, b"bytes");
+    assert_eq!(body(&answer), "published\n", "{answer}");
+    assert_eq!(next_message(&mut alice), Message::binary(b"bytes".to_vec()));
+    redis.cli(&["PUBLISH", "shop:bin:user:alice", "raw"]);
+    assert_eq!(next_message(&mut alice), Message::binary(b"raw".to_vec()));
+    drop(alice);
+    server.stop();
+}
