@@ -431,7 +431,7 @@ fn an_acl_user_limited_to_the_prefix_channels_is_enough_and_holds_to_its_prefix(
     let Some(redis) = Redis::start("acl", &[]) else {
         return;
     };
-    // The README's ACL line.
+    // The ACL line in docs/deploying.md.
     let acl = ["ACL", "SETUSER", "wsauth", "on", ">acl-pass-0123456789"];
     let rules = [
         "resetchannels",

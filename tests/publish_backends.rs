@@ -1,4 +1,4 @@
-//! The README's backend examples, run for real: `examples/backend/publish.py`
+//! The backend examples of docs/your-own-logic.md, run for real: `examples/backend/publish.py`
 //! (Python `requests`) and `examples/backend/publish.mjs` (Node's `fetch`)
 //! publish to alice's open session on the binary, which reads the message.
 //!
