@@ -4,14 +4,12 @@
 //!     cargo run --example broadcast -- --listen 127.0.0.1:8000 \
 //!         --token alice:s3cret --token bob:hunter2
 //!
-//! It takes wsauth's own flags and prints the same first line, so scripts
-//! can find the port. With `--redis URL` (`cargo run --features redis
-//! --example broadcast`) every instance on that Redis is one chat room.
+//! It prints wsauth's first line, so scripts can find the port. With
+//! `--redis URL` (`cargo run --features redis --example broadcast`) every
+//! instance on that Redis is one chat room.
 
-use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
-use wsauth::cli::{self, Command};
-use wsauth::{Handler, Publisher, Reply, Server, Sessions, TokenStore};
+use wsauth::{Config, Grant, Handler, Publisher, Reply, Server, Sessions, TokenStore};
 
 /// One chat member: what it says goes to everyone, itself included.
 struct Member {
@@ -31,56 +29,57 @@ impl Handler for Member {
             None => self.here.broadcast(line) > 0,
         };
         if !sent {
-            reply.send(&"(not sent: the bus is down; try again)".into());
+            let _ = reply.text("(not sent: the bus is down; try again)");
         }
     }
 }
 
-fn main() -> ExitCode {
-    let options = match cli::parse(std::env::args().skip(1)) {
-        Ok(Command::Run(options)) => *options,
-        Ok(_) => {
-            println!("usage: broadcast --listen ADDR --token USER:TOKEN ... [--tokens-file PATH]");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("broadcast: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut tokens = TokenStore::new(options.tokens);
-    if let Some(path) = &options.tokens_file {
-        tokens = match tokens.with_file(path) {
-            Ok(tokens) => tokens,
-            Err(e) => {
-                eprintln!("broadcast: {e}");
-                return ExitCode::from(1);
+/// The chat's flags: `--listen ADDR`, `--token USER:TOKEN` (repeatable),
+/// `--metrics`, and with the feature `redis`, `--redis URL`.
+fn options(mut args: impl Iterator<Item = String>) -> Result<(String, Config, TokenStore), String> {
+    let (mut listen, mut config, mut grants) =
+        ("127.0.0.1:8000".to_string(), Config::default(), vec![]);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--listen" => listen = value()?,
+            "--token" => {
+                let (user, token) = value()?
+                    .split_once(':')
+                    .map(|(u, t)| (u.into(), t.into()))
+                    .ok_or("--token USER:TOKEN")?;
+                grants.push(Grant {
+                    user,
+                    token,
+                    expires: None,
+                });
             }
-        };
+            "--metrics" => config.metrics = true,
+            #[cfg(feature = "redis")]
+            "--redis" => {
+                config.bus = Some(
+                    wsauth::bus::BusSettings::new(&value()?, "wsauth")
+                        .map_err(|e| e.to_string())?,
+                )
+            }
+            _ => return Err(format!("unknown flag {flag}")),
+        }
     }
+    Ok((listen, config, TokenStore::new(grants)))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (listen, config, tokens) = options(std::env::args().skip(1))?;
     let everyone = Arc::new(OnceLock::new());
     let members = everyone.clone();
-    let started = Server::start_with_handler(
-        options.listen.as_str(),
-        options.config,
-        tokens,
-        move |info| Member {
-            user: info.identity.user.clone(),
-            everyone: members.clone(),
-            here: info.sessions.clone(),
-        },
-    );
-    match started {
-        Ok(server) => {
-            let _ = everyone.set(server.publisher());
-            println!("wsauth listening on http://{}/", server.local_addr());
-            loop {
-                std::thread::park();
-            }
-        }
-        Err(e) => {
-            eprintln!("broadcast: {e}");
-            ExitCode::from(1)
-        }
+    let server = Server::start_with_handler(listen.as_str(), config, tokens, move |info| Member {
+        user: info.identity.user.clone(),
+        everyone: members.clone(),
+        here: info.sessions.clone(),
+    })?;
+    let _ = everyone.set(server.publisher());
+    println!("wsauth listening on http://{}/", server.local_addr());
+    loop {
+        std::thread::park();
     }
 }

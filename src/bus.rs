@@ -10,7 +10,7 @@
 //! taken only when Redis has handed it to at least one subscriber (this
 //! instance's own among them): otherwise the caller gets
 //! [`PublishError::BusDown`] and `POST /publish` a 503. The subscription
-//! lives on a thread of its own ([`subscriber`]), which notices a lost or
+//! lives on a thread of its own (`subscriber`), which notices a lost or
 //! silently dead connection within 3 s and subscribes again by itself.
 
 use crate::message::Message;

@@ -1,10 +1,10 @@
 //! The command line, turned into a [`Config`] and the token sources.
 
-use crate::auth::{Grant, is_valid_token};
-use crate::config::Config;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+use wsauth::Config;
+use wsauth::auth::{Grant, is_valid_token};
 
 #[cfg(feature = "jwt")]
 mod jwt;
@@ -71,8 +71,8 @@ fn bus_flags(
         (None, Some(_)) => Err(UsageError("--redis-prefix needs --redis".into())),
         (Some(url), prefix) => {
             let prefix = prefix.as_deref().unwrap_or("wsauth");
-            let settings = crate::bus::BusSettings::new(&url, prefix).map_err(|e| match e {
-                crate::bus::BusError::Prefix => UsageError(format!("--redis-prefix: {e}")),
+            let settings = wsauth::bus::BusSettings::new(&url, prefix).map_err(|e| match e {
+                wsauth::bus::BusError::Prefix => UsageError(format!("--redis-prefix: {e}")),
                 _ => UsageError(format!("--redis: {e}")),
             })?;
             config.bus = Some(settings);
@@ -374,7 +374,7 @@ fn listen_address(text: &str) -> Result<String, UsageError> {
 }
 
 /// `--trusted-proxy`: an IP or a CIDR. The error says what is wrong without
-/// the value, unlike [`TrustedProxies::add`](crate::client_ip::TrustedProxies::add)'s.
+/// the value, unlike [`TrustedProxies::add`](wsauth::TrustedProxies::add)'s.
 fn trusted_proxy(config: &mut Config, text: &str) -> Result<(), UsageError> {
     config.trusted_proxies.add(text).map_err(|_| {
         UsageError(
@@ -405,106 +405,4 @@ fn token_flag(text: &str) -> Result<Grant, UsageError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(args: &[&str]) -> Result<Options, UsageError> {
-        match parse(args.iter().map(|s| s.to_string()))? {
-            Command::Run(options) => Ok(*options),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-
-    #[test]
-    fn token_user_is_before_the_first_colon() {
-        let options =
-            run(&["--token", "alice:s3cret", "--token=plain"]).expect("valid in this test");
-        assert_eq!(options.tokens[0].user, "alice");
-        assert_eq!(options.tokens[1].user, "user");
-        assert_eq!(options.tokens[1].token, "plain");
-        let error = run(&["--token", "a:b:c"]).expect_err("this input is refused");
-        assert!(!error.0.contains("b:c"));
-    }
-
-    #[test]
-    fn flags_set_the_config() {
-        let options = run(&[
-            "--idle-timeout",
-            "0",
-            "--greeting",
-            "",
-            "--first-message-auth",
-            "--max-auth-failures=0",
-            "--allow-origin",
-            "http://a",
-            "--allow-origin",
-            "*",
-            "--listen",
-            "[::1]:0",
-        ])
-        .expect("valid in this test");
-        assert_eq!(options.config.idle_timeout, None);
-        assert_eq!(options.config.greeting, "");
-        assert!(options.config.first_message_auth);
-        assert_eq!(options.config.max_auth_failures, 0);
-        assert_eq!(options.config.allowed_origins, ["http://a", "*"]);
-        assert_eq!(options.listen, "[::1]:0");
-    }
-
-    #[test]
-    fn proxy_flags_set_the_config() {
-        let options = run(&[
-            "--trusted-proxy",
-            "10.0.0.0/8",
-            "--trusted-proxy=::1",
-            "--proxy-protocol",
-            "--metrics",
-            "--max-pending-per-ip",
-            "0",
-            "--publish-key-file=/etc/wsauth/publish.key",
-        ])
-        .expect("valid in this test");
-        assert_eq!(
-            options.publish_key_file.as_deref(),
-            Some(std::path::Path::new("/etc/wsauth/publish.key"))
-        );
-        assert_eq!(options.config.max_pending_per_ip, 0);
-        let trusted = &options.config.trusted_proxies;
-        assert!(trusted.contains("10.1.2.3".parse().expect("an IP")));
-        assert!(trusted.contains("::1".parse().expect("an IP")));
-        assert!(!trusted.contains("192.0.2.1".parse().expect("an IP")));
-        assert!(options.config.proxy_protocol);
-        assert!(options.config.metrics);
-        for args in [
-            &["--trusted-proxy", "10.0.0.1/8"][..],
-            &["--trusted-proxy", "nowhere"],
-            &["--metrics=yes"],
-        ] {
-            assert!(run(args).is_err(), "{args:?}");
-        }
-    }
-
-    #[test]
-    fn a_stray_argument_is_named_by_position_and_a_flag_by_name() {
-        let stray = run(&["--token", "alice", "s3cret"]).expect_err("refused");
-        assert_eq!(stray.0, "argument 3 is not a flag");
-        let unknown = run(&["--bogus=s3cret"]).expect_err("refused");
-        assert_eq!(unknown.0, "unknown flag `--bogus`");
-        let odd = run(&["--S3cret!"]).expect_err("refused");
-        assert_eq!(odd.0, "argument 1 is not a flag");
-    }
-
-    #[test]
-    fn bad_values_are_usage_errors() {
-        for args in [
-            &["--max-connections", "0"][..],
-            &["--max-message-bytes", "x"],
-            &["--listen", "nowhere"],
-            &["--log-level", "loud"],
-            &["--bogus"],
-            &["--greeting"],
-        ] {
-            assert!(run(args).is_err(), "{args:?}");
-        }
-    }
-}
+mod tests;

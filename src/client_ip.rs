@@ -1,19 +1,6 @@
 //! Who the client is behind a reverse proxy: `--trusted-proxy` addresses and
 //! networks, and the client IP and host they forward in `Forwarded` (RFC 7239)
 //! or `X-Forwarded-For` / `X-Forwarded-Host`.
-//!
-//! ```
-//! use std::net::IpAddr;
-//! use wsauth::client_ip::{TrustedProxies, identify_client};
-//!
-//! let mut trusted = TrustedProxies::default();
-//! trusted.add("10.0.0.0/8")?;
-//! let peer: IpAddr = "10.0.0.2".parse()?;
-//! let headers = [("X-Forwarded-For", &b"203.0.113.9, 10.0.0.7"[..])];
-//! let client = identify_client(peer, &trusted, headers);
-//! assert_eq!(client.ip, "203.0.113.9".parse::<IpAddr>()?);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 

@@ -5,8 +5,7 @@
 use crate::client_ip::identify_client;
 use crate::handshake::{Upgraded, redact_target, upgrade};
 use crate::http::{
-    Answer, HeadError, MAX_HEAD_BYTES, RequestHead, header_lines, read_request_head_within,
-    send_answer,
+    Answer, HeadError, MAX_HEAD_BYTES, RequestHead, header_lines, read_request_head, send_answer,
 };
 use crate::metrics::RejectionReason;
 use crate::pending::{Refused, Ticket};
@@ -102,7 +101,7 @@ fn read_head(
     budget: usize,
 ) -> Option<RequestHead> {
     let refused = |reason| shared.metrics.rejected(reason);
-    match read_request_head_within(stream, deadline, budget) {
+    match read_request_head(stream, deadline, budget) {
         Ok(head) => Some(head),
         Err(HeadError::TooLarge) => {
             log::info!("{source}: rejected: request head over {MAX_HEAD_BYTES} bytes");

@@ -91,3 +91,38 @@ impl From<std::io::Error> for Error {
         Error::Io(e)
     }
 }
+
+/// Why a push could not be delivered.
+///
+/// ```no_run
+/// # fn push(handle: wsauth::SessionHandle) {
+/// match handle.send("reading: 21.5") {
+///     Ok(()) => {}
+///     Err(wsauth::SendError::Full) => { /* the peer is slow: drop this reading */ }
+///     Err(e) => println!("session over: {e}"),
+/// }
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The session has ended, or has sent its close frame.
+    Closed,
+    /// Too many other threads are already waiting to write to this session.
+    Full,
+    /// The frame could not be written within the write timeout; if part of
+    /// it was, the session was cut off (a half frame cannot be taken back).
+    TimedOut,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SendError::Closed => "the session is closed",
+            SendError::Full => "too many writers are waiting for this session",
+            SendError::TimedOut => "the session did not take the message within the write timeout",
+        })
+    }
+}
+
+impl std::error::Error for SendError {}

@@ -3,7 +3,8 @@
 //! revocation, shutdown, logs) whatever the handler does.
 
 use crate::auth::Identity;
-use crate::link::{Link, SendError, Waited};
+use crate::error::SendError;
+use crate::link::{Link, Waited};
 use crate::message::{Message, data_frame, data_frame_of, sendable_code, short_reason};
 use crate::push::{SessionHandle, Sessions};
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use tungstenite::protocol::frame::coding::Data;
 /// use wsauth::{Handler, Reply, SessionInfo};
 /// struct Greeter { user: String }
 /// impl Handler for Greeter {
-///     fn on_open(&mut self, reply: &mut Reply<'_>) { reply.text(format!("hi {}", self.user)); }
+///     fn on_open(&mut self, reply: &mut Reply<'_>) { let _ = reply.text(format!("hi {}", self.user)); }
 ///     fn on_text(&mut self, _text: &str, _reply: &mut Reply<'_>) {}
 /// }
 /// fn make(info: &SessionInfo) -> Greeter {
@@ -55,7 +56,7 @@ pub struct SessionInfo {
 /// struct Length;
 /// impl Handler for Length {
 ///     fn on_text(&mut self, text: &str, reply: &mut Reply<'_>) {
-///         reply.text(text.len().to_string());
+///         let _ = reply.text(text.len().to_string());
 ///     }
 /// }
 /// ```
@@ -91,10 +92,10 @@ pub trait Handler {
 /// impl Handler for Quiz {
 ///     fn on_text(&mut self, text: &str, reply: &mut Reply<'_>) {
 ///         if text == "42" {
-///             reply.text("right");
+///             let _ = reply.text("right");
 ///             reply.close(1000, "done");
 ///         } else {
-///             reply.text("try again");
+///             let _ = reply.text("try again");
 ///         }
 ///     }
 /// }
@@ -118,27 +119,31 @@ impl<'a> Reply<'a> {
         }
     }
 
-    /// Sends a text message now. After a close or a failed send it does nothing.
-    pub fn text(&mut self, text: impl AsRef<str>) {
-        self.send_frame(&data_frame(Data::Text, text.as_ref().as_bytes()));
+    /// Sends a text message now. After [`Reply::close`] or a failed send,
+    /// nothing more goes out and every send returns that error (a close:
+    /// [`SendError::Closed`]); the session ends once this call returns.
+    pub fn text(&mut self, text: impl AsRef<str>) -> Result<(), SendError> {
+        self.send_frame(&data_frame(Data::Text, text.as_ref().as_bytes()))
     }
 
-    /// Sends a binary message now. After a close or a failed send it does nothing.
-    pub fn binary(&mut self, data: impl AsRef<[u8]>) {
-        self.send_frame(&data_frame(Data::Binary, data.as_ref()));
+    /// Sends a binary message now, as [`Reply::text`] does a text one.
+    pub fn binary(&mut self, data: impl AsRef<[u8]>) -> Result<(), SendError> {
+        self.send_frame(&data_frame(Data::Binary, data.as_ref()))
     }
 
     /// Sends, as one text message, `first` followed by `second`.
-    pub(crate) fn text_of(&mut self, first: &str, second: &str) {
+    pub(crate) fn text_of(&mut self, first: &str, second: &str) -> Result<(), SendError> {
         self.send_frame(&data_frame_of(
             Data::Text,
             &[first.as_bytes(), second.as_bytes()],
-        ));
+        ))
     }
 
-    /// Sends a message now.
-    pub fn send(&mut self, message: &Message) {
-        self.send_frame(&message.to_frame());
+    /// Sends a text (`String`, `&str`) or binary (`Vec<u8>`) message now, as
+    /// [`SessionHandle::send`](crate::SessionHandle::send) does from another
+    /// thread.
+    pub fn send(&mut self, message: impl Into<Message>) -> Result<(), SendError> {
+        self.send_frame(&message.into().to_frame())
     }
 
     /// Closes the session once this call returns. A code that may not be sent
@@ -200,14 +205,19 @@ impl<'a> Reply<'a> {
         }
     }
 
-    fn send_frame(&mut self, frame: &[u8]) {
-        if self.close.is_some() || self.failed.is_some() {
-            return;
+    fn send_frame(&mut self, frame: &[u8]) -> Result<(), SendError> {
+        if self.close.is_some() {
+            return Err(SendError::Closed);
         }
-        match self.link.write_frames(frame, true) {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let sent = self.link.write_frames(frame, true);
+        match sent {
             Ok(()) => self.link.count_sent(frame),
             Err(e) => self.failed = Some(e),
         }
+        sent
     }
 }
 
@@ -237,16 +247,17 @@ impl Echo {
 
 impl Handler for Echo {
     fn on_open(&mut self, reply: &mut Reply<'_>) {
+        // A failed send ends the session: nothing is left to do about it.
         if let Some(greeting) = self.greeting.take() {
-            reply.text(greeting);
+            let _ = reply.text(greeting);
         }
     }
 
     fn on_text(&mut self, text: &str, reply: &mut Reply<'_>) {
-        reply.text_of(&self.prefix, text);
+        let _ = reply.text_of(&self.prefix, text);
     }
 
     fn on_binary(&mut self, data: &[u8], reply: &mut Reply<'_>) {
-        reply.binary(data);
+        let _ = reply.binary(data);
     }
 }

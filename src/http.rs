@@ -56,14 +56,10 @@ pub enum HeadError {
     Io(io::Error),
 }
 
-/// Reads one request head from `stream`, giving up at `deadline`.
-pub fn read_request_head(stream: &Transport, deadline: Instant) -> Result<RequestHead, HeadError> {
-    read_request_head_within(stream, deadline, MAX_HEAD_BYTES)
-}
-
-/// Like [`read_request_head`], with `budget` bytes at most instead of
-/// [`MAX_HEAD_BYTES`] (what a PROXY header in front left of it).
-pub fn read_request_head_within(
+/// Reads one request head from `stream`, giving up at `deadline`, of at
+/// most `budget` bytes ([`MAX_HEAD_BYTES`], less what a PROXY header in
+/// front took of it).
+pub fn read_request_head(
     stream: &Transport,
     deadline: Instant,
     budget: usize,

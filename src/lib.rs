@@ -30,51 +30,42 @@
 //! as `POST /publish` does; [`exec::Exec`] runs a program per session.
 //! With the feature `tls`, `Config::tls` (a `tls::TlsSettings`) makes the
 //! same port serve https and wss, every step unchanged over the TLS stream.
-//! The modules marked hidden are the steps of a connection, public only so
-//! the fuzz targets and tests can reach them: they are not a stable API.
 #![warn(missing_docs)]
 
 pub mod auth;
 #[cfg(feature = "redis")]
 pub mod bus;
-pub mod cli;
-#[doc(hidden)]
-pub mod client_ip;
+mod client_ip;
 mod client_key;
 mod config;
 mod connection;
-#[doc(hidden)]
-pub mod credentials;
+mod credentials;
 mod error;
 pub mod exec;
 mod flusher;
+#[cfg(any(fuzzing, test))]
+pub mod fuzzing;
 mod handler;
-#[doc(hidden)]
-pub mod handshake;
-#[doc(hidden)]
-pub mod http;
+mod handshake;
+mod http;
 mod inbox;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 mod link;
 mod listener;
 mod message;
-#[doc(hidden)]
-pub mod metrics;
+mod metrics;
 mod outbox;
 mod pages;
 mod pending;
-#[doc(hidden)]
-pub mod proxy_protocol;
+mod proxy_protocol;
 mod publish;
 mod push;
 mod registry;
-#[doc(hidden)]
-pub mod router;
+mod router;
 mod server;
 mod session;
-#[doc(hidden)]
-pub mod socket;
+mod socket;
 mod state;
 mod throttle;
 #[cfg(feature = "tls")]
@@ -82,12 +73,12 @@ pub mod tls;
 mod transport;
 
 pub use auth::{Authenticator, Chain, Grant, Identity, TokenStore};
+pub use client_ip::TrustedProxies;
 pub use config::Config;
-pub use error::Error;
+pub use error::{Error, SendError};
 pub use handler::{Echo, Handler, Reply, SessionInfo};
 #[cfg(feature = "jwt")]
 pub use jwt::JwtKeys;
-pub use link::SendError;
 pub use message::Message;
 pub use publish::{PublishError, PublishKey, Publisher};
 pub use push::{LiveSession, SessionHandle, Sessions};

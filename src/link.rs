@@ -28,45 +28,10 @@ use std::time::{Duration, Instant};
 use write::{Writer, payload_len};
 
 /// Most threads waiting at once for their frame to leave one session's
-/// outbox; past it a send fails with [`SendError::Full`] at once.
+/// outbox; past it a send fails with [`SendError::Full`](crate::SendError::Full) at once.
 pub const MAX_WAITING_WRITERS: usize = 16;
 /// Most bytes handed to the socket in one non-blocking write.
 const MAX_CHUNK: usize = 256 * 1024;
-
-/// Why a push could not be delivered.
-///
-/// ```no_run
-/// # fn push(handle: wsauth::SessionHandle) {
-/// match handle.send("reading: 21.5") {
-///     Ok(()) => {}
-///     Err(wsauth::SendError::Full) => { /* the peer is slow: drop this reading */ }
-///     Err(e) => println!("session over: {e}"),
-/// }
-/// # }
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SendError {
-    /// The session has ended, or has sent its close frame.
-    Closed,
-    /// Too many other threads are already waiting to write to this session.
-    Full,
-    /// The frame could not be written within the write timeout; if part of
-    /// it was, the session was cut off (a half frame cannot be taken back).
-    TimedOut,
-}
-
-impl std::fmt::Display for SendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SendError::Closed => "the session is closed",
-            SendError::Full => "too many writers are waiting for this session",
-            SendError::TimedOut => "the session did not take the message within the write timeout",
-        })
-    }
-}
-
-impl std::error::Error for SendError {}
 
 /// Why a session was woken from outside.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +75,12 @@ pub struct Link {
     metrics: Arc<Metrics>,
     /// Writes the outbox out when no writer of this session is waiting.
     flusher: Arc<Flusher>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link").field("peer", &self.peer()).finish()
+    }
 }
 
 impl Link {

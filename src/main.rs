@@ -1,11 +1,13 @@
 //! The `wsauth` binary: the command line in, a running server out.
 
+mod cli;
+
+use cli::{Command, Options};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use wsauth::cli::{self, Command, Options};
 use wsauth::exec::Exec;
 use wsauth::{Config, Grant, PublishKey, Server, TokenStore, auth};
 

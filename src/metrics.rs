@@ -4,21 +4,13 @@
 //! the protocol, or one of at most 64 application codes), never from a user
 //! name, a token or anything else a client chose freely, so no client can
 //! make the label set grow past its bound.
-//!
-//! ```
-//! use wsauth::metrics::{Metrics, RejectionReason};
-//! let metrics = Metrics::default();
-//! metrics.rejected(RejectionReason::MissingToken);
-//! let text = metrics.render();
-//! assert!(text.contains("wsauth_rejections_total{reason=\"missing_token\"} 1\n"));
-//! ```
 
 use closes::CloseCounts;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The `Content-Type` of [`Metrics::render`]'s text, as SPEC writes it (the
-/// text is ASCII, so no charset is needed).
+/// The `Content-Type` of [`Metrics::render`]'s text, as Prometheus reads it
+/// (the text is ASCII, so no charset is needed).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
 
 /// Why a connection or an upgrade was refused: one label value of
@@ -187,14 +179,6 @@ impl Metrics {
     /// Counts the end of a connection counted by [`Metrics::connection_accepted`].
     pub fn connection_closed(&self) {
         add(&self.connections_closed, 1);
-    }
-
-    /// Counts an accepted connection (HTTP or WebSocket) until the guard drops.
-    pub fn connection_opened(&self) -> Tracked<'_> {
-        add(&self.connections_opened, 1);
-        Tracked {
-            closed: &self.connections_closed,
-        }
     }
 
     /// Counts a session (after the 101) until the guard drops; also moves

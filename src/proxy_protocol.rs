@@ -66,15 +66,6 @@ pub enum Progress {
 }
 
 /// Parses the bytes of a header read so far (start with none).
-///
-/// ```
-/// use wsauth::proxy_protocol::{Progress, parse_proxy_header};
-/// assert_eq!(parse_proxy_header(b"")?, Progress::Need(1));
-/// let header = b"PROXY TCP4 192.0.2.1 192.0.2.2 5000 80\r\n";
-/// let Progress::Done(Some(source)) = parse_proxy_header(header)? else { panic!("a complete v1 header") };
-/// assert_eq!(source.to_string(), "192.0.2.1:5000");
-/// # Ok::<(), wsauth::proxy_protocol::ProxyHeaderError>(())
-/// ```
 pub fn parse_proxy_header(bytes: &[u8]) -> Result<Progress, ProxyHeaderError> {
     match bytes.first() {
         None => Ok(Progress::Need(1)),

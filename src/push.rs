@@ -1,7 +1,8 @@
 //! Server push: send to a live session from any thread, list the live
 //! sessions, and broadcast to all of them or to one user's.
 
-use crate::link::{Link, SendError};
+use crate::error::SendError;
+use crate::link::Link;
 use crate::message::{Message, sendable_code, short_reason};
 use crate::registry::Registry;
 use std::net::SocketAddr;
@@ -55,20 +56,14 @@ impl SessionHandle {
 
     /// Closes the session with `code` and `reason` (see
     /// [`Reply::close`](crate::Reply::close) for the codes allowed).
-    pub fn close(&self, code: u16, reason: &str) -> Result<(), SendError> {
+    pub fn close(&self, code: u16, reason: impl Into<String>) -> Result<(), SendError> {
         let link = self.link.upgrade().ok_or(SendError::Closed)?;
-        link.close_from_handle(sendable_code(code), &short_reason(reason.to_string()))
+        link.close_from_handle(sendable_code(code), &short_reason(reason.into()))
     }
 
     /// Whether the session can still be sent to.
     pub fn is_open(&self) -> bool {
         self.link.upgrade().is_some_and(|link| !link.is_closed())
-    }
-}
-
-impl std::fmt::Debug for Link {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Link").field("peer", &self.peer()).finish()
     }
 }
 

@@ -37,11 +37,6 @@ pub struct Paths {
     pub publish: bool,
 }
 
-/// Routes a request head by method and path, without the optional paths.
-pub fn route(head: &RequestHead) -> Route {
-    route_with(head, Paths::default())
-}
-
 /// Routes a request head by method and path, serving the optional `paths`
 /// that are on.
 pub fn route_with(head: &RequestHead, paths: Paths) -> Route {

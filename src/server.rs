@@ -82,7 +82,7 @@ impl Server {
     /// struct Shout;
     /// impl Handler for Shout {
     ///     fn on_text(&mut self, text: &str, reply: &mut Reply<'_>) {
-    ///         reply.text(text.to_uppercase());
+    ///         let _ = reply.text(text.to_uppercase());
     ///     }
     /// }
     ///

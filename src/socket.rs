@@ -9,13 +9,6 @@ use std::time::Instant;
 /// Writes all of `bytes` to `tcp`, giving up with [`io::ErrorKind::TimedOut`]
 /// at `deadline`. Never raises `SIGPIPE`; a prefix may have been sent when it
 /// fails, so a failed write leaves the stream unusable for framed data.
-///
-/// ```no_run
-/// # use std::time::{Duration, Instant};
-/// let tcp = std::net::TcpStream::connect("127.0.0.1:8000")?;
-/// wsauth::socket::write_all_before(&tcp, b"hello", Instant::now() + Duration::from_secs(1))?;
-/// # Ok::<(), std::io::Error>(())
-/// ```
 pub fn write_all_before(tcp: &TcpStream, bytes: &[u8], deadline: Instant) -> io::Result<()> {
     DeadlineWriter { tcp, deadline }.write_all(bytes)
 }

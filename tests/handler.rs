@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tungstenite::Message;
-use wsauth::{Config, Handler, Reply, Server, SessionInfo, TokenStore};
+use wsauth::{Config, Handler, Reply, SendError, Server, SessionInfo, TokenStore};
 
 /// What the test handlers report back to the test.
 #[derive(Debug, PartialEq)]
@@ -31,16 +31,19 @@ struct Scripted {
 
 impl Handler for Scripted {
     fn on_open(&mut self, reply: &mut Reply<'_>) {
-        reply.text("ready");
+        reply
+            .text("ready")
+            .expect("a fresh session takes a message");
     }
 
     fn on_text(&mut self, text: &str, reply: &mut Reply<'_>) {
         if let Some(rest) = text.strip_prefix("twice ") {
-            reply.text(rest);
-            reply.binary(rest.as_bytes());
+            reply.text(rest).expect("the client reads");
+            reply.binary(rest.as_bytes()).expect("the client reads");
         } else if text == "close" {
             reply.close(4001, "as you wish");
-            reply.text("never sent");
+            // After a close nothing more goes out, and the handler is told.
+            assert_eq!(reply.text("never sent"), Err(SendError::Closed));
         } else if text == "bad close" {
             reply.close(1005, "not a code to send");
         } else if text == "sleep" {

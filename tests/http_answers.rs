@@ -6,6 +6,9 @@ mod common;
 use common::*;
 use wsauth::Config;
 
+/// The test page, as the server serves it.
+const PAGE: &str = include_str!("../www/index.html");
+
 /// The header lines of an answer, without the status line.
 fn header_lines(answer: &str) -> Vec<&str> {
     let head = answer.split("\r\n\r\n").next().unwrap_or_default();
@@ -25,7 +28,7 @@ fn root_and_index_html_serve_the_page_as_utf8_html() {
             Some("text/html; charset=utf-8"),
             "{path}"
         );
-        assert_eq!(body(&answer), wsauth::router::PAGE, "{path}");
+        assert_eq!(body(&answer), PAGE, "{path}");
         assert_well_framed(&answer);
     }
 }
@@ -63,7 +66,7 @@ fn head_of_the_page_has_the_same_headers_and_no_body() {
         assert_eq!(header_lines(&head), header_lines(&get), "{path}");
         assert_eq!(
             header(&head, "Content-Length"),
-            Some(wsauth::router::PAGE.len().to_string().as_str()),
+            Some(PAGE.len().to_string().as_str()),
             "{path}: HEAD states the length of the body it leaves out"
         );
         assert_eq!(body(&head), "", "{path}: HEAD has no body");

@@ -21,10 +21,13 @@ fn sessions_run_on_their_accepting_threads_which_are_reused_and_end_with_the_ser
         assert_eq!(next_text(&mut ws), format!("Message text was: n{i}"));
         ws.close(None).unwrap();
         while ws.read().is_ok() {}
-        // The server counts the connection out just before its thread goes
-        // back to accepting; on a loaded machine that can lag the client's
-        // close, and the next connection would then start a thread of its own.
-        assert!(eventually(PATIENCE, || server.open_connections() == 0));
+        // The session's thread goes back to `accept` a moment after the
+        // client sees the close; on a loaded machine the next connection
+        // would otherwise find no one else waiting and start a thread.
+        assert!(eventually(PATIENCE, || {
+            let threads = threads_named("wsauth-conn");
+            threads > 0 && threads_accepting("wsauth-conn") == threads
+        }));
     }
     assert!(
         threads_named("wsauth-conn") <= 6,
@@ -57,4 +60,24 @@ fn sessions_run_on_their_accepting_threads_which_are_reused_and_end_with_the_ser
     }
     // The port is free again.
     std::net::TcpListener::bind(addr).expect("the port is released by stop()");
+}
+
+/// How many of this process's threads named `prefix...` are blocked in
+/// `accept4` right now (`/proc/self/task/TID/syscall` starts with the
+/// number of the call a blocked thread is in).
+fn threads_accepting(prefix: &str) -> usize {
+    let accept4 = libc::SYS_accept4.to_string();
+    std::fs::read_dir("/proc/self/task")
+        .expect("Linux: /proc/self/task")
+        .filter_map(|task| {
+            let path = task.ok()?.path();
+            let name = std::fs::read_to_string(path.join("comm")).ok()?;
+            let call = std::fs::read_to_string(path.join("syscall")).ok()?;
+            Some((name, call))
+        })
+        .filter(|(name, call)| {
+            name.trim_end().starts_with(prefix)
+                && call.split_whitespace().next() == Some(accept4.as_str())
+        })
+        .count()
 }

@@ -1,7 +1,4 @@
-//! Fuzz target: see `exercise::proxy_header`.
+//! Fuzz target: see `wsauth::fuzzing::proxy_header`.
 #![no_main]
 
-#[path = "../exercise.rs"]
-mod exercise;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| exercise::proxy_header(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wsauth::fuzzing::proxy_header(data));

@@ -1,7 +1,4 @@
-//! Fuzz target: see `exercise::request_head`.
+//! Fuzz target: see `wsauth::fuzzing::request_head`.
 #![no_main]
 
-#[path = "../exercise.rs"]
-mod exercise;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| exercise::request_head(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wsauth::fuzzing::request_head(data));

@@ -1,7 +1,4 @@
-//! Fuzz target: see `exercise::tokens_file`.
+//! Fuzz target: see `wsauth::fuzzing::tokens_file`.
 #![no_main]
 
-#[path = "../exercise.rs"]
-mod exercise;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| exercise::tokens_file(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| wsauth::fuzzing::tokens_file(data));

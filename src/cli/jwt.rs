@@ -1,8 +1,8 @@
 //! The `--jwt-*` flags (feature `jwt`), and the [`JwtKeys`] they ask for.
 
 use super::{UsageError, number};
-use crate::{Error, JwtKeys};
 use std::path::PathBuf;
+use wsauth::{Error, JwtKeys};
 
 /// The `--jwt-*` flags, as given (feature `jwt`).
 #[derive(Debug, Default)]

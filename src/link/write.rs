@@ -2,7 +2,8 @@
 //! push, goes through [`Link::write_frames`] or [`Link::push_frame`]; what
 //! the socket cannot take at once waits in the session's outbox.
 
-use super::{Link, MAX_CHUNK, MAX_WAITING_WRITERS, SendError, Wake};
+use super::{Link, MAX_CHUNK, MAX_WAITING_WRITERS, Wake};
+use crate::error::SendError;
 use crate::outbox::Outbox;
 use crate::socket::wait_for;
 use std::net::Shutdown;

@@ -5,7 +5,7 @@ use super::*;
 #[test]
 fn render_has_the_exact_text_format() {
     let metrics = Metrics::default();
-    let _connection = metrics.connection_opened();
+    metrics.connection_accepted();
     metrics.rejected(RejectionReason::Throttled);
     metrics.rejected(RejectionReason::Throttled);
     metrics.message_sent(11);
@@ -61,12 +61,13 @@ fn every_rejection_reason_has_one_line() {
 }
 
 #[test]
-fn gauges_return_to_zero_when_the_guards_drop() {
+fn gauges_return_to_zero_when_connections_close_and_guards_drop() {
     let metrics = Metrics::default();
     {
-        let _connection = metrics.connection_opened();
+        metrics.connection_accepted();
         let _session = metrics.session_opened();
         assert!(metrics.render().contains("\nwsauth_sessions_open 1\n"));
+        metrics.connection_closed();
     }
     let text = metrics.render();
     assert!(text.contains("\nwsauth_connections_open 0\n"), "{text}");
@@ -209,4 +210,12 @@ fn process_metrics_come_from_proc() {
         start <= now + 1.0 && start > now - 86400.0,
         "{start} vs {now}"
     );
+}
+
+#[test]
+fn a_rejection_moves_its_reason() {
+    let metrics = Metrics::default();
+    metrics.rejected(RejectionReason::MissingToken);
+    let text = metrics.render();
+    assert!(text.contains("wsauth_rejections_total{reason=\"missing_token\"} 1\n"));
 }
