@@ -144,6 +144,10 @@ pub struct Options {
     pub publish_key_file: Option<PathBuf>,
     /// The `--exec` command, if given: it replaces the echo.
     pub exec: Option<String>,
+    /// The echo's `--greeting`.
+    pub greeting: String,
+    /// The echo's `--echo-prefix`.
+    pub echo_prefix: String,
     /// `--tls-cert` and `--tls-key`: the certificate chain and its key (only
     /// ever both, and only in a build with the feature `tls`).
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -205,22 +209,7 @@ impl UsageError {
 /// Parses the arguments (without the program name). Values may follow their
 /// flag as the next argument or after `=`.
 pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageError> {
-    let mut options = Options {
-        listen: "127.0.0.1:8000".to_string(),
-        tokens: Vec::new(),
-        tokens_file: None,
-        log_level: None,
-        publish_key_file: None,
-        exec: None,
-        tls: None,
-        config: Config::default(),
-        #[cfg(feature = "jwt")]
-        jwt: JwtOptions::default(),
-    };
-    let (mut tls_cert, mut tls_key) = (None, None);
-    let (mut redis_url, mut redis_prefix): (Option<String>, Option<String>) = (None, None);
-    let mut echo_flag = None;
-    let config = &mut options.config;
+    let mut parsing = Parsing::default();
     // Positions count from 1, the first argument after the program's name.
     let mut args = args.into_iter().zip(1..);
     while let Some((arg, position)) = args.next() {
@@ -233,117 +222,227 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
         match flag.as_str() {
             "--help" | "-h" => return Ok(Command::Help),
             "--version" | "-V" => return Ok(Command::Version),
-            "--first-message-auth" => {
-                if inline.is_some() {
-                    return Err(UsageError("--first-message-auth takes no value".into()));
-                }
-                config.first_message_auth = true;
-                continue;
-            }
-            "--proxy-protocol" | "--metrics" => {
+            "--first-message-auth" | "--proxy-protocol" | "--metrics" => {
                 if inline.is_some() {
                     return Err(UsageError(format!("{flag} takes no value")));
                 }
-                if flag == "--metrics" {
-                    config.metrics = true;
-                } else {
-                    config.proxy_protocol = true;
-                }
+                parsing.switch(&flag);
                 continue;
             }
             _ => {}
         }
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next().map(|(value, _)| value))
-                .ok_or_else(|| UsageError(format!("{flag} needs a value")))
-        };
-        match flag.as_str() {
-            "--listen" => options.listen = listen_address(&value()?)?,
-            "--token" => options.tokens.push(token_flag(&value()?)?),
-            "--tokens-file" => options.tokens_file = Some(PathBuf::from(value()?)),
-            "--publish-key-file" => options.publish_key_file = Some(PathBuf::from(value()?)),
-            "--allow-origin" => config.allowed_origins.push(value()?),
-            "--max-connections" => config.max_connections = positive(&flag, &value()?)?,
-            "--max-message-bytes" => config.max_message_bytes = positive(&flag, &value()?)?,
-            "--max-outbox-bytes" => config.max_outbox_bytes = Some(positive(&flag, &value()?)?),
-            "--handshake-timeout" => {
-                config.handshake_timeout = Duration::from_secs(positive(&flag, &value()?)? as u64)
-            }
-            "--idle-timeout" => {
-                let secs = number(&flag, &value()?)?;
-                config.idle_timeout = (secs > 0).then(|| Duration::from_secs(secs as u64));
-            }
-            "--echo-prefix" => {
-                config.echo_prefix = value()?;
-                echo_flag = Some("--echo-prefix");
-            }
-            "--greeting" => {
-                config.greeting = value()?;
-                echo_flag = Some("--greeting");
-            }
-            "--exec" => {
-                let command = value()?;
-                if command.trim().is_empty() {
-                    return Err(UsageError("--exec: the command is empty".into()));
-                }
-                options.exec = Some(command);
-            }
-            "--max-auth-failures" => config.max_auth_failures = number(&flag, &value()?)?,
-            "--max-pending-per-ip" => config.max_pending_per_ip = number(&flag, &value()?)?,
-            "--trusted-proxy" => trusted_proxy(config, &value()?)?,
-            "--tls-cert" if cfg!(feature = "tls") => tls_cert = Some(PathBuf::from(value()?)),
-            "--tls-key" if cfg!(feature = "tls") => tls_key = Some(PathBuf::from(value()?)),
-            "--tls-cert" | "--tls-key" => return Err(UsageError::missing_feature(&flag, "tls")),
-            "--redis" if cfg!(feature = "redis") => redis_url = Some(value()?),
-            "--redis-prefix" if cfg!(feature = "redis") => redis_prefix = Some(value()?),
-            "--redis" | "--redis-prefix" => {
-                return Err(UsageError::missing_feature(&flag, "redis"));
-            }
-            "--log-level" => {
-                let text = value()?;
-                let level = match text.to_ascii_lowercase().as_str() {
-                    "error" | "warn" | "info" | "debug" | "trace" => text.parse().ok(),
-                    _ => None,
-                };
-                options.log_level = Some(level.ok_or_else(|| {
-                    UsageError("--log-level: not one of error, warn, info, debug, trace".into())
-                })?);
-            }
-            #[cfg(feature = "jwt")]
-            name if JWT_FLAGS.contains(&name) => jwt::record(&mut options.jwt, name, value()?)?,
-            #[cfg(not(feature = "jwt"))]
-            name if JWT_FLAGS.contains(&name) => {
-                return Err(UsageError(format!(
-                    "{name} needs a build with the feature jwt"
-                )));
-            }
-            _ => return Err(UsageError::not_a_flag(&flag, position)),
+        let value = inline.or_else(|| args.next().map(|(value, _)| value));
+        parsing.record(&flag, value, position)?;
+    }
+    parsing
+        .finish()
+        .map(|options| Command::Run(Box::new(options)))
+}
+
+/// The options as the flags come, and what is checked once all have.
+struct Parsing {
+    options: Options,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+    /// The last of `--greeting` and `--echo-prefix` given, which `--exec` excludes.
+    echo_flag: Option<&'static str>,
+}
+
+impl Default for Parsing {
+    fn default() -> Self {
+        Parsing {
+            options: Options {
+                listen: "127.0.0.1:8000".to_string(),
+                tokens: Vec::new(),
+                tokens_file: None,
+                log_level: None,
+                publish_key_file: None,
+                exec: None,
+                greeting: wsauth::Echo::GREETING.to_string(),
+                echo_prefix: wsauth::Echo::PREFIX.to_string(),
+                tls: None,
+                config: Config::default(),
+                #[cfg(feature = "jwt")]
+                jwt: JwtOptions::default(),
+            },
+            tls_cert: None,
+            tls_key: None,
+            redis_url: None,
+            redis_prefix: None,
+            echo_flag: None,
         }
     }
-    bus_flags(&mut options.config, redis_url, redis_prefix)?;
-    options.tls = match (tls_cert, tls_key) {
-        (Some(cert), Some(key)) => Some((cert, key)),
-        (None, None) => None,
-        (Some(_), None) => return Err(UsageError("--tls-cert needs --tls-key".into())),
-        (None, Some(_)) => return Err(UsageError("--tls-key needs --tls-cert".into())),
+}
+
+impl Parsing {
+    /// A flag without a value.
+    fn switch(&mut self, flag: &str) {
+        let config = &mut self.options.config;
+        match flag {
+            "--first-message-auth" => config.first_message_auth = true,
+            "--proxy-protocol" => config.proxy_protocol = true,
+            _ => config.metrics = true,
+        }
+    }
+
+    /// A flag with its value (`None`: the command line ended first).
+    fn record(
+        &mut self,
+        flag: &str,
+        value: Option<String>,
+        position: usize,
+    ) -> Result<(), UsageError> {
+        let missing = || UsageError(format!("{flag} needs a value"));
+        let is_flag = FLAGS.contains(&flag) || JWT_FLAGS.contains(&flag);
+        if !is_flag {
+            return Err(UsageError::not_a_flag(flag, position));
+        }
+        if let Some(feature) = missing_feature(flag) {
+            return Err(UsageError::missing_feature(flag, feature));
+        }
+        let value = value.ok_or_else(missing)?;
+        match flag {
+            "--listen" => self.options.listen = listen_address(&value)?,
+            "--token" => self.options.tokens.push(token_flag(&value)?),
+            "--tokens-file" => self.options.tokens_file = Some(PathBuf::from(value)),
+            "--publish-key-file" => self.options.publish_key_file = Some(PathBuf::from(value)),
+            "--allow-origin" => self.options.config.allowed_origins.push(value),
+            "--max-connections" => self.options.config.max_connections = positive(flag, &value)?,
+            "--max-message-bytes" => {
+                self.options.config.max_message_bytes = positive(flag, &value)?
+            }
+            "--max-outbox-bytes" => {
+                self.options.config.max_outbox_bytes = Some(positive(flag, &value)?)
+            }
+            "--handshake-timeout" => {
+                self.options.config.handshake_timeout =
+                    Duration::from_secs(positive(flag, &value)? as u64)
+            }
+            "--idle-timeout" => {
+                let secs = number(flag, &value)?;
+                self.options.config.idle_timeout =
+                    (secs > 0).then(|| Duration::from_secs(secs as u64));
+            }
+            "--echo-prefix" => {
+                self.options.echo_prefix = value;
+                self.echo_flag = Some("--echo-prefix");
+            }
+            "--greeting" => {
+                self.options.greeting = value;
+                self.echo_flag = Some("--greeting");
+            }
+            "--exec" if value.trim().is_empty() => {
+                return Err(UsageError("--exec: the command is empty".into()));
+            }
+            "--exec" => self.options.exec = Some(value),
+            "--max-auth-failures" => self.options.config.max_auth_failures = number(flag, &value)?,
+            "--max-pending-per-ip" => {
+                self.options.config.max_pending_per_ip = number(flag, &value)?
+            }
+            "--trusted-proxy" => trusted_proxy(&mut self.options.config, &value)?,
+            "--log-level" => self.options.log_level = Some(log_level(&value)?),
+            _ => self.record_feature_flag(flag, value)?,
+        }
+        Ok(())
+    }
+
+    /// A flag of a cargo feature this build has.
+    fn record_feature_flag(&mut self, flag: &str, value: String) -> Result<(), UsageError> {
+        match flag {
+            "--tls-cert" => self.tls_cert = Some(PathBuf::from(value)),
+            "--tls-key" => self.tls_key = Some(PathBuf::from(value)),
+            "--redis" => self.redis_url = Some(value),
+            "--redis-prefix" => self.redis_prefix = Some(value),
+            #[cfg(feature = "jwt")]
+            _ => jwt::record(&mut self.options.jwt, flag, value)?,
+            // `missing_feature` has refused the JWT flags already.
+            #[cfg(not(feature = "jwt"))]
+            _ => drop(value),
+        }
+        Ok(())
+    }
+
+    /// The checks that need every flag.
+    fn finish(mut self) -> Result<Options, UsageError> {
+        let mut options = self.options;
+        bus_flags(
+            &mut options.config,
+            self.redis_url.take(),
+            self.redis_prefix.take(),
+        )?;
+        options.tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => return Err(UsageError("--tls-cert needs --tls-key".into())),
+            (None, Some(_)) => return Err(UsageError("--tls-key needs --tls-cert".into())),
+        };
+        if let Some(outbox) = options.config.max_outbox_bytes
+            && outbox < options.config.max_message_bytes
+        {
+            return Err(UsageError(
+                "--max-outbox-bytes: must be at least --max-message-bytes".into(),
+            ));
+        }
+        if let (Some(_), Some(flag)) = (&options.exec, self.echo_flag) {
+            return Err(UsageError(format!(
+                "--exec replaces the echo: it cannot be used with {flag}"
+            )));
+        }
+        #[cfg(feature = "jwt")]
+        jwt::check(&options.jwt)?;
+        Ok(options)
+    }
+}
+
+/// The feature a flag needs, when this build lacks it.
+fn missing_feature(flag: &str) -> Option<&'static str> {
+    let tls = matches!(flag, "--tls-cert" | "--tls-key");
+    let redis = matches!(flag, "--redis" | "--redis-prefix");
+    if tls && !cfg!(feature = "tls") {
+        Some("tls")
+    } else if redis && !cfg!(feature = "redis") {
+        Some("redis")
+    } else if JWT_FLAGS.contains(&flag) && !cfg!(feature = "jwt") {
+        Some("jwt")
+    } else {
+        None
+    }
+}
+
+/// The flags that take a value, besides `JWT_FLAGS`.
+const FLAGS: &[&str] = &[
+    "--listen",
+    "--token",
+    "--tokens-file",
+    "--publish-key-file",
+    "--allow-origin",
+    "--max-connections",
+    "--max-message-bytes",
+    "--max-outbox-bytes",
+    "--handshake-timeout",
+    "--idle-timeout",
+    "--echo-prefix",
+    "--greeting",
+    "--exec",
+    "--max-auth-failures",
+    "--max-pending-per-ip",
+    "--trusted-proxy",
+    "--log-level",
+    "--tls-cert",
+    "--tls-key",
+    "--redis",
+    "--redis-prefix",
+];
+
+fn log_level(text: &str) -> Result<log::LevelFilter, UsageError> {
+    let level = match text.to_ascii_lowercase().as_str() {
+        "error" | "warn" | "info" | "debug" | "trace" => text.parse().ok(),
+        _ => None,
     };
-    if let Some(outbox) = options.config.max_outbox_bytes
-        && outbox < options.config.max_message_bytes
-    {
-        return Err(UsageError(
-            "--max-outbox-bytes: must be at least --max-message-bytes".into(),
-        ));
-    }
-    if let (Some(_), Some(flag)) = (&options.exec, echo_flag) {
-        return Err(UsageError(format!(
-            "--exec replaces the echo: it cannot be used with {flag}"
-        )));
-    }
-    #[cfg(feature = "jwt")]
-    jwt::check(&options.jwt)?;
-    Ok(Command::Run(Box::new(options)))
+    level
+        .ok_or_else(|| UsageError("--log-level: not one of error, warn, info, debug, trace".into()))
 }
 
 fn number(flag: &str, text: &str) -> Result<usize, UsageError> {

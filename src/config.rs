@@ -37,11 +37,6 @@ pub struct Config {
     /// A session with no frame from the peer for this long is closed with
     /// 1001; a ping goes out at half of it. `None` disables both. Default: 60 s.
     pub idle_timeout: Option<Duration>,
-    /// Prepended to each echoed text message. Default: `"Message text was: "`.
-    pub echo_prefix: String,
-    /// Sent once when a session starts, `{user}` replaced by the user name;
-    /// empty sends none. Default: `"Hello {user}"`.
-    pub greeting: String,
     /// Also accept upgrades without a token, then require the token as the
     /// first text message. Default: `false`.
     pub first_message_auth: bool,
@@ -98,8 +93,6 @@ impl Default for Config {
             write_timeout: Duration::from_secs(10),
             max_outbox_bytes: None,
             idle_timeout: Some(Duration::from_secs(60)),
-            echo_prefix: "Message text was: ".to_string(),
-            greeting: "Hello {user}".to_string(),
             first_message_auth: false,
             allowed_origins: Vec::new(),
             max_auth_failures: 20,

@@ -18,14 +18,15 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Serves one accepted connection on the calling thread, up to the upgrade;
+/// Reads and routes one accepted connection on the calling thread, up to
+/// the upgrade;
 /// returns the session to run, if there is one. Never inlined: the frames of
 /// the head and the handshake are gone before the session runs on this stack.
 /// `tcp_peer` is the address `accept` gave; `ticket` its place among the
 /// pending connections, counted against the PROXY header's source once that
 /// is read.
 #[inline(never)]
-pub fn serve(
+pub fn read_and_route(
     stream: Arc<TcpStream>,
     tcp_peer: SocketAddr,
     shared: &Shared,
@@ -78,7 +79,7 @@ pub fn serve(
         Route::Metrics => metrics_answer(shared.metrics.render(), &head),
         // Its body, if any, is read under the head's deadline.
         Route::Publish(endpoint) => {
-            crate::publish::endpoint::serve(endpoint, &stream, &head, shared, peer, deadline)?
+            crate::publish::endpoint::answer(endpoint, &stream, &head, shared, peer, deadline)?
         }
     };
     log::debug!(

@@ -222,7 +222,19 @@ impl<'a> Reply<'a> {
 }
 
 /// The default handler: a greeting, then every text message back with a
-/// prefix and every binary message back unchanged.
+/// prefix and every binary message back unchanged. [`Server::start`]
+/// runs it with [`Echo::GREETING`] and [`Echo::PREFIX`]; other settings go
+/// through [`Echo::each_session`]:
+///
+/// ```no_run
+/// use wsauth::{Config, Echo, Server, TokenStore};
+/// let tokens = TokenStore::new(vec![]);
+/// let quiet = Echo::each_session("", "you said: ");
+/// let server = Server::start_with_handler("127.0.0.1:0", Config::default(), tokens, quiet)?;
+/// # Ok::<(), wsauth::Error>(())
+/// ```
+///
+/// [`Server::start`]: crate::Server::start
 pub struct Echo {
     /// Dropped once sent: an idle session keeps no copy.
     greeting: Option<String>,
@@ -231,6 +243,24 @@ pub struct Echo {
 }
 
 impl Echo {
+    /// The greeting [`Server::start`](crate::Server::start) sends.
+    pub const GREETING: &'static str = "Hello {user}";
+    /// What [`Server::start`](crate::Server::start) puts before each echoed text.
+    pub const PREFIX: &'static str = "Message text was: ";
+
+    /// What makes each session's echo, for
+    /// [`Server::start_with_handler`](crate::Server::start_with_handler):
+    /// `greeting` (with `{user}` replaced; empty sends none) and `prefix`
+    /// before each echoed text.
+    pub fn each_session(
+        greeting: &str,
+        prefix: &str,
+    ) -> impl Fn(&SessionInfo) -> Echo + Send + Sync + 'static {
+        let greeting = greeting.to_string();
+        let prefix: Arc<str> = prefix.into();
+        move |info| Echo::new(&info.identity.user, &greeting, prefix.clone())
+    }
+
     /// An echo for `user`: `greeting` with `{user}` replaced (empty sends
     /// none), and `prefix` before each echoed text.
     ///

@@ -195,6 +195,16 @@ fn origin_allowed(request: &Request, forwarded_host: Option<&str>, allowed: &[St
     })
 }
 
+/// What the admission callback decided.
+enum Decision {
+    /// The callback has not run (the request never reached it).
+    Undecided,
+    /// Admitted, with the subprotocol the 101 selects.
+    Admitted(Admission, Option<String>),
+    /// Refused with an HTTP answer.
+    Refused,
+}
+
 /// Runs the upgrade on a request head already read, for the client at
 /// `peer`. Returns the session to run, or `None` when the client was
 /// answered (or lost) instead.
@@ -205,35 +215,14 @@ pub fn upgrade(
     peer: SocketAddr,
     forwarded_host: Option<&str>,
 ) -> Option<Upgraded> {
-    let mut admitted = None;
-    let mut selected = None;
-    let mut refused = false;
+    let mut decision = Decision::Undecided;
     // The error type is tungstenite's, large by its design.
     #[allow(clippy::result_large_err)]
-    let callback = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
+    let callback = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         log::debug!("{peer}: GET {}", redact_target(&head.target));
-        match admit(request, peer.ip(), forwarded_host, shared) {
-            Ok((admission, subprotocol)) => {
-                // Selected only if the 101 names it: the session learns what the client did.
-                selected = subprotocol.and_then(|p| {
-                    let value = protocol_header(&p)?;
-                    response
-                        .headers_mut()
-                        .insert("Sec-WebSocket-Protocol", value);
-                    Some(p)
-                });
-                admitted = Some(admission);
-                Ok(response)
-            }
-            Err(rejection) => {
-                // A failed authentication was counted in `admit`, before the
-                // answer leaves: the client's next attempt already meets it.
-                log::info!("{peer}: rejected: {}", rejection.reason());
-                shared.metrics.rejected(rejection.metric());
-                refused = true;
-                Err(error_response(&rejection.answer()))
-            }
-        }
+        let (decided, answer) = decide(request, response, peer, forwarded_host, shared);
+        decision = decided;
+        answer
     };
     let replay = Replay {
         head: &head.raw,
@@ -246,33 +235,20 @@ pub fn upgrade(
             HandshakeError::Failure(tungstenite::Error::Protocol(p)) => Some(p.to_string()),
             _ => None,
         });
-    match (outcome, admitted) {
-        (Ok(()), Some(admission)) => {
-            let link = Link::new(
-                stream,
-                peer,
-                shared.config.write_timeout,
-                shared.metrics.clone(),
-                shared.flusher.clone(),
-            );
-            let ws = Box::new(WebSocket::from_partially_read(
-                SessionStream::new(link.clone()),
-                head.rest.clone(),
-                Role::Server,
-                Some(shared.ws_config),
-            ));
-            Some(Upgraded {
-                ws,
-                link,
-                admission,
-                subprotocol: selected,
-            })
-        }
-        (Err(_), _) if refused => {
+    match (outcome, decision) {
+        (Ok(()), Decision::Admitted(admission, subprotocol)) => Some(open_session(
+            stream,
+            head,
+            shared,
+            peer,
+            admission,
+            subprotocol,
+        )),
+        (Err(_), Decision::Refused) => {
             close_gracefully(&stream);
             None
         }
-        (Err(Some(problem)), None) => {
+        (Err(Some(problem)), Decision::Undecided) => {
             log::info!("{peer}: rejected: bad upgrade request: {problem}");
             shared.metrics.rejected(RejectionReason::BadRequest);
             let _ = send_answer(
@@ -285,6 +261,70 @@ pub fn upgrade(
             log::info!("{peer}: connection lost during the upgrade");
             None
         }
+    }
+}
+
+/// The admission checks as tungstenite's callback runs them: the 101 to
+/// send (naming the subprotocol selected) or the refusal's answer.
+#[allow(clippy::result_large_err)]
+fn decide(
+    request: &Request,
+    mut response: Response,
+    peer: SocketAddr,
+    forwarded_host: Option<&str>,
+    shared: &Shared,
+) -> (Decision, Result<Response, ErrorResponse>) {
+    match admit(request, peer.ip(), forwarded_host, shared) {
+        Ok((admission, subprotocol)) => {
+            // Selected only if the 101 names it: the session learns what the client did.
+            let selected = subprotocol.and_then(|p| {
+                let value = protocol_header(&p)?;
+                response
+                    .headers_mut()
+                    .insert("Sec-WebSocket-Protocol", value);
+                Some(p)
+            });
+            (Decision::Admitted(admission, selected), Ok(response))
+        }
+        Err(rejection) => {
+            // A failed authentication was counted in `admit`, before the
+            // answer leaves: the client's next attempt already meets it.
+            log::info!("{peer}: rejected: {}", rejection.reason());
+            shared.metrics.rejected(rejection.metric());
+            (Decision::Refused, Err(error_response(&rejection.answer())))
+        }
+    }
+}
+
+/// The session of a connection just answered 101: its link (every write
+/// goes through it) and tungstenite's WebSocket over it, fed the bytes that
+/// came after the head.
+fn open_session(
+    stream: Transport,
+    head: &RequestHead,
+    shared: &Shared,
+    peer: SocketAddr,
+    admission: Admission,
+    subprotocol: Option<String>,
+) -> Upgraded {
+    let link = Link::new(
+        stream,
+        peer,
+        shared.config.write_timeout,
+        shared.metrics.clone(),
+        shared.flusher.clone(),
+    );
+    let ws = Box::new(WebSocket::from_partially_read(
+        SessionStream::new(link.clone()),
+        head.rest.clone(),
+        Role::Server,
+        Some(shared.ws_config),
+    ));
+    Upgraded {
+        ws,
+        link,
+        admission,
+        subprotocol,
     }
 }
 

@@ -2,15 +2,26 @@
 //! checks a token *before* the upgrade.
 //!
 //! A connection flows through one module per step, in `src/`, all on the
-//! thread of `listener` that accepted it: `server` admits it (the connection
-//! and per-IP limits) → `http` reads the request head (after a
-//! `proxy_protocol` header, if configured) and `client_ip` says who the
-//! client is → `router` picks the page, the health check, the metrics, the
-//! publish API (`publish`, which reads the body) or the upgrade → `handshake` runs
-//! tungstenite's `accept_hdr` with the admission checks (`credentials`,
-//! [`auth`], `throttle`) → `session` runs the session's [`Handler`].
-//! With the feature `jwt`, `jwt::JwtKeys` verifies signed JWTs, and a
-//! [`Chain`] puts it in front of the static tokens.
+//! thread that accepted it:
+//!
+//! 1. `listener::Listener::connection_thread` accepts it;
+//! 2. `server::admit` applies the per-IP cap and `--max-connections`, and
+//!    `server::run_connection` runs the rest, catching a panic;
+//! 3. `connection::read_and_route` reads a `proxy_protocol` header if
+//!    configured, the TLS handshake (`tls`) and the head (`http`), asks
+//!    `client_ip` who the client is, and routes with `router::route_with`:
+//!    the page, the health check, the metrics, the publish API
+//!    (`publish::endpoint::answer`), or the upgrade;
+//! 4. `handshake::upgrade` runs tungstenite's `accept_hdr` with the
+//!    admission checks (`credentials`, [`auth`], `throttle`);
+//! 5. `session::run` runs the session's [`Handler`] in `Session::read_loop`
+//!    until it closes; every write goes through `link` (and a frame the
+//!    socket cannot take at once waits in `outbox`, written out by
+//!    `flusher`).
+//!
+//! With the feature `jwt`, `JwtKeys` verifies signed JWTs, and a
+//! [`Chain`] puts it in front of the static tokens. With `redis`, `bus`
+//! joins instances.
 //!
 //! The smallest server, with the echo as its handler:
 //!

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use wsauth::exec::Exec;
-use wsauth::{Config, Grant, PublishKey, Server, TokenStore, auth};
+use wsauth::{Config, Echo, Grant, PublishKey, Server, TokenStore, auth};
 
 fn main() -> ExitCode {
     match cli::parse(std::env::args().skip(1)) {
@@ -69,7 +69,10 @@ fn run(mut options: Options) -> Result<(), String> {
             let exec = Exec::new(command, options.config.max_message_bytes);
             Server::start_with_handler(listen, options.config, auth, move |info| exec.start(info))
         }
-        None => Server::start(listen, options.config, auth),
+        None => {
+            let echo = Echo::each_session(&options.greeting, &options.echo_prefix);
+            Server::start_with_handler(listen, options.config, auth, echo)
+        }
     }
     .map_err(|e| e.to_string())?;
 

@@ -66,11 +66,8 @@ impl Server {
         config: Config,
         auth: impl Authenticator + 'static,
     ) -> Result<Server, Error> {
-        let greeting = config.greeting.clone();
-        let prefix: Arc<str> = config.echo_prefix.as_str().into();
-        Server::start_with_handler(addr, config, auth, move |info| {
-            Echo::new(&info.identity.user, &greeting, prefix.clone())
-        })
+        let echo = Echo::each_session(Echo::GREETING, Echo::PREFIX);
+        Server::start_with_handler(addr, config, auth, echo)
     }
 
     /// Like [`Server::start`], with a handler of your own, made for each
@@ -132,7 +129,7 @@ impl Server {
             bus: Default::default(),
         });
         let serve_shared = shared.clone();
-        let serve = move |stream, peer| serve_accepted(stream, peer, &serve_shared);
+        let serve = move |stream, peer| admit(stream, peer, &serve_shared);
         let listener = Listener::bind(&addr, Box::new(serve)).map_err(|source| Error::Bind {
             addr: addr.to_string(),
             source,
@@ -265,7 +262,7 @@ impl Drop for Server {
 
 /// Admits a connection a connection thread accepted (the per-IP cap, the
 /// connection limit), then serves it, its session included, on that thread.
-fn serve_accepted(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+fn admit(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     // Past its IP's cap: closed at once, before it costs a read.
     let stream = Arc::new(stream);
     let Some(ticket) = take_pending(shared, &stream, peer.ip()) else {
@@ -289,7 +286,14 @@ fn serve_accepted(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         }
     }
     shared.metrics.connection_accepted();
-    serve_guarded(stream, peer, Slot(shared, Some(ticket)));
+    run_connection(
+        stream,
+        peer,
+        Slot {
+            shared,
+            ticket: Some(ticket),
+        },
+    );
 }
 
 /// Registers a new connection as pending, counted against its IP's
@@ -317,13 +321,16 @@ fn take_pending(shared: &Shared, stream: &Arc<TcpStream>, peer: IpAddr) -> Optio
 /// Holds one of the `max_connections` places, and while the connection is
 /// not yet a session its pending ticket; gives both back when dropped, even
 /// if the connection's thread panics.
-struct Slot<'a>(&'a Shared, Option<Ticket>);
+struct Slot<'a> {
+    shared: &'a Shared,
+    ticket: Option<Ticket>,
+}
 
 impl Slot<'_> {
     /// The connection is a session now (or over): no longer pending.
     fn settle(&mut self) {
-        if let Some(ticket) = self.1.take() {
-            self.0.pending.remove(ticket);
+        if let Some(ticket) = self.ticket.take() {
+            self.shared.pending.remove(ticket);
         }
     }
 }
@@ -331,19 +338,19 @@ impl Slot<'_> {
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.settle();
-        self.0.open.fetch_sub(1, Ordering::SeqCst);
-        self.0.metrics.connection_closed();
+        self.shared.open.fetch_sub(1, Ordering::SeqCst);
+        self.shared.metrics.connection_closed();
     }
 }
 
-/// Serves a connection up to its upgrade, then its session, on this thread;
+/// Runs a connection up to its upgrade, then its session, on this thread;
 /// a panic in either is logged and ends only this connection.
-fn serve_guarded(stream: Arc<TcpStream>, peer: SocketAddr, mut slot: Slot<'_>) {
-    let shared = slot.0;
-    let served = catch_unwind(AssertUnwindSafe(|| {
-        connection::serve(stream, peer, shared, slot.1)
+fn run_connection(stream: Arc<TcpStream>, peer: SocketAddr, mut slot: Slot<'_>) {
+    let shared = slot.shared;
+    let read = catch_unwind(AssertUnwindSafe(|| {
+        connection::read_and_route(stream, peer, shared, slot.ticket)
     }));
-    let upgraded = match served {
+    let upgraded = match read {
         Ok(Some(upgraded)) => upgraded,
         Ok(None) => return,
         Err(panic) => return log_panic(peer, panic.as_ref()),

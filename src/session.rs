@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::{Error, Message, WebSocket};
+use tungstenite::{Error, Message as WsMessage, WebSocket};
 
 /// How long we wait for the peer's answer to a close frame we sent.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -44,7 +44,7 @@ impl End {
 
 /// What one read produced.
 enum Event {
-    Message(Message),
+    Message(WsMessage),
     /// The read timed out: a deadline may have come.
     Tick,
     Ended(End),
@@ -90,18 +90,12 @@ pub fn run(upgraded: Upgraded, shared: &Shared, authenticated: impl FnOnce()) {
         received: 0,
         read_timeout: None,
     };
-    let (identity, token) = match admission {
-        Admission::Authenticated { identity, token } => (identity, token),
-        Admission::AwaitingToken => match session
-            .await_token()
-            .and_then(|found| session.unless_throttled(found))
-        {
-            Ok(found) => found,
-            Err(end) => {
-                shared.metrics.session_ended(end.code);
-                return;
-            }
-        },
+    let (identity, token) = match session.identify(admission) {
+        Ok(found) => found,
+        Err(end) => {
+            shared.metrics.session_ended(end.code);
+            return;
+        }
     };
     authenticated();
     session.link.set_token(token, identity.expires);
@@ -116,27 +110,44 @@ pub fn run(upgraded: Upgraded, shared: &Shared, authenticated: impl FnOnce()) {
         sessions: Sessions::new(shared.registry.clone()),
     };
     let mut handler = (shared.make_handler)(&info);
-    let end = session.serve(handler.as_mut());
+    let end = session.read_loop(handler.as_mut());
     session.link.finish();
     shared.metrics.session_ended(end.code);
-    let code = end.code.map_or("none".to_string(), |c| c.to_string());
-    // Whole numbers only: float formatting would cost the binary 10 KiB.
-    let lasted = started.elapsed();
-    log::info!(
-        "{peer}: session closed for {}: {}.{}s, {} in, {} out, close {code} ({})",
-        identity.user,
-        lasted.as_secs(),
-        lasted.subsec_millis() / 100,
-        session.received,
-        session.link.messages_sent(),
-        end.why
-    );
+    session.log_closed(&identity.user, started, &end);
     handler.on_close(end.code);
     drop(handler);
     drop(member);
 }
 
 impl Session<'_> {
+    /// The session's identity and token: from the upgrade, or with
+    /// `first_message_auth` from its first message (unless throttled).
+    fn identify(&mut self, admission: Admission) -> Result<(Identity, String), End> {
+        match admission {
+            Admission::Authenticated { identity, token } => Ok((identity, token)),
+            Admission::AwaitingToken => {
+                let found = self.await_token()?;
+                self.unless_throttled(found)
+            }
+        }
+    }
+
+    /// The one line a session's end logs.
+    fn log_closed(&self, user: &str, started: Instant, end: &End) {
+        let code = end.code.map_or("none".to_string(), |c| c.to_string());
+        // Whole numbers only: float formatting would cost the binary 10 KiB.
+        let lasted = started.elapsed();
+        log::info!(
+            "{}: session closed for {user}: {}.{}s, {} in, {} out, close {code} ({})",
+            self.peer,
+            lasted.as_secs(),
+            lasted.subsec_millis() / 100,
+            self.received,
+            self.link.messages_sent(),
+            end.why
+        );
+    }
+
     /// With `first_message_auth`: the first message must be a valid token,
     /// whole, by one absolute deadline from the upgrade.
     fn await_token(&mut self) -> Result<(Identity, String), End> {
@@ -175,14 +186,14 @@ impl Session<'_> {
                 return Ok(Err("no token message in time"));
             }
             match event {
-                Event::Message(Message::Text(text)) if is_valid_token(&text) => {
+                Event::Message(WsMessage::Text(text)) if is_valid_token(&text) => {
                     return Ok(match self.shared.auth.authenticate(&text) {
                         Some(identity) => Ok((identity, text.to_string())),
                         None => Err("wrong token"),
                     });
                 }
-                Event::Message(Message::Text(_)) => return Ok(Err("wrong token")),
-                Event::Message(Message::Binary(_)) => return Ok(Err("binary first message")),
+                Event::Message(WsMessage::Text(_)) => return Ok(Err("wrong token")),
+                Event::Message(WsMessage::Binary(_)) => return Ok(Err("binary first message")),
                 // Pings, pongs, a read timeout: the deadline above decides.
                 Event::Message(_) | Event::Tick => continue,
                 Event::Ended(end) => return Err(end),
@@ -207,7 +218,7 @@ impl Session<'_> {
 
     /// Calls the handler for each message until the session ends, keeping
     /// the idle ping and close and the token's expiry.
-    fn serve(&mut self, handler: &mut dyn Handler) -> End {
+    fn read_loop(&mut self, handler: &mut dyn Handler) -> End {
         if let Some(end) = self.call(|reply| handler.on_open(reply)) {
             return end;
         }
@@ -238,7 +249,7 @@ impl Session<'_> {
                     } else if ping_at.is_some_and(|t| now >= t) {
                         pinged = true;
                         self.ws
-                            .send(Message::Ping(Default::default()))
+                            .send(WsMessage::Ping(Default::default()))
                             .err()
                             .map(|e| self.on_error(e))
                     } else if quiet_at.is_some_and(|t| now >= t) {
@@ -260,19 +271,19 @@ impl Session<'_> {
 
     /// Hands a data message to the handler; notes the peer's close
     /// (tungstenite answers it, and the next read reports the end).
-    fn dispatch(&mut self, message: Message, handler: &mut dyn Handler) -> Option<End> {
+    fn dispatch(&mut self, message: WsMessage, handler: &mut dyn Handler) -> Option<End> {
         match message {
-            Message::Text(text) => {
+            WsMessage::Text(text) => {
                 self.received += 1;
                 self.shared.metrics.message_received(text.len());
                 self.call(|reply| handler.on_text(&text, reply))
             }
-            Message::Binary(data) => {
+            WsMessage::Binary(data) => {
                 self.received += 1;
                 self.shared.metrics.message_received(data.len());
                 self.call(|reply| handler.on_binary(&data, reply))
             }
-            Message::Close(frame) => {
+            WsMessage::Close(frame) => {
                 self.peer_close = Some(frame.map(|f| close_reply_code(f.code)));
                 None
             }

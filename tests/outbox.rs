@@ -19,8 +19,6 @@ const BIG: usize = 60_000;
 
 fn quiet_config() -> Config {
     let mut config = Config::default();
-    config.greeting = String::new();
-    config.echo_prefix = String::new();
     config.metrics = true;
     // Long, so that a fan-out waiting on a stalled session would show.
     config.write_timeout = Duration::from_secs(30);
@@ -137,7 +135,7 @@ fn is_timeout(e: &std::io::Error) -> bool {
 
 #[test]
 fn a_client_that_stops_reading_never_holds_up_a_broadcast() {
-    let server = start(quiet_config());
+    let server = start_quiet(quiet_config());
     let mut stalled = open(&server, ALICE, 1);
     let bob = open(&server, BOB, 2);
     let sessions: Sessions = server.sessions();
@@ -193,7 +191,7 @@ fn a_client_that_stops_reading_never_holds_up_a_broadcast() {
 fn a_thousand_pushes_to_a_session_that_reads_late_arrive_in_order() {
     let mut config = quiet_config();
     config.max_outbox_bytes = Some(64 << 20);
-    let server = start(config);
+    let server = start_quiet(config);
     let alice = open(&server, ALICE, 1);
     let publisher = server.publisher();
     let handle = server.sessions().list().remove(0).handle;
@@ -303,7 +301,7 @@ fn an_outbox_below_the_message_limit_exits_2() {
 fn over_tls_a_stalled_client_holds_nothing_up_and_order_is_kept() {
     use common::tls::*;
     let pair = Pair::new();
-    let server = start_tls(quiet_config(), &pair);
+    let server = start_tls_quiet(quiet_config(), &pair);
     let wss = |token: &str| {
         let bearer = format!("Bearer {token}");
         let headers = [("Authorization", bearer.as_str())];
@@ -360,7 +358,7 @@ fn an_outbox_that_does_not_move_for_the_write_timeout_closes_its_session() {
     let mut config = quiet_config();
     config.write_timeout = Duration::from_secs(2);
     config.max_outbox_bytes = Some(256 << 20);
-    let server = start(config);
+    let server = start_quiet(config);
     let _stalled = open(&server, ALICE, 1);
     let sessions = server.sessions();
     // Far past the socket's buffers, far below the outbox's bound.
@@ -390,7 +388,7 @@ fn an_outbox_that_does_not_move_for_the_write_timeout_closes_its_session() {
 
 #[test]
 fn disconnecting_a_stalled_user_waits_for_none_of_their_sessions() {
-    let server = start(quiet_config());
+    let server = start_quiet(quiet_config());
     let _stalled = open(&server, ALICE, 1);
     let mut bob = open(&server, BOB, 2);
     let sessions = server.sessions();

@@ -9,13 +9,6 @@ use std::time::{Duration, Instant};
 use tungstenite::Message;
 use wsauth::{Config, SendError, Server, Sessions};
 
-fn quiet_config() -> Config {
-    let mut config = Config::default();
-    config.greeting = String::new();
-    config.echo_prefix = String::new();
-    config
-}
-
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
@@ -35,7 +28,7 @@ fn open(server: &Server, token: &str, listed: usize) -> Client {
 
 #[test]
 fn live_sessions_are_listed_with_user_and_peer() {
-    let server = start(quiet_config());
+    let server = start_quiet(Config::default());
     let alice = open(&server, ALICE, 1);
     let _bob = open(&server, BOB, 2);
     let mut listed: Vec<(String, SocketAddr)> = server
@@ -57,7 +50,7 @@ fn live_sessions_are_listed_with_user_and_peer() {
 
 #[test]
 fn broadcast_reaches_every_session_and_send_to_user_only_that_users() {
-    let server = start(quiet_config());
+    let server = start_quiet(Config::default());
     let mut alice1 = open(&server, ALICE, 1);
     let mut alice2 = open(&server, ALICE, 2);
     let mut bob = open(&server, BOB, 3);
@@ -74,9 +67,9 @@ fn broadcast_reaches_every_session_and_send_to_user_only_that_users() {
 
 #[test]
 fn a_first_message_session_is_not_listed_before_its_token() {
-    let mut config = quiet_config();
+    let mut config = Config::default();
     config.first_message_auth = true;
-    let server = start(config);
+    let server = start_quiet(config);
     let (mut ws, _) = connect(server.local_addr(), "/ws", &[]).unwrap();
     assert!(eventually(PATIENCE, || server.live_sessions() == 1));
     assert_eq!(server.sessions().broadcast("too early"), 0);
@@ -90,9 +83,9 @@ fn a_first_message_session_is_not_listed_before_its_token() {
 #[test]
 fn a_sender_to_a_stalled_session_fails_within_the_write_timeout_and_the_wait_is_bounded() {
     let write_timeout = Duration::from_secs(3);
-    let mut config = quiet_config();
+    let mut config = Config::default();
     config.write_timeout = write_timeout;
-    let server = start(config);
+    let server = start_quiet(config);
     // A client that never reads: its buffers fill, and a writer stays stuck.
     let ws = open(&server, ALICE, 1);
     let handle = server.sessions().list().remove(0).handle;
@@ -143,7 +136,7 @@ fn wsauth_waiting_bound() -> usize {
 
 #[test]
 fn a_handle_outliving_its_session_holds_no_descriptor() {
-    let server = start(quiet_config());
+    let server = start_quiet(Config::default());
     let mut ws = open(&server, ALICE, 1);
     let handle = server.sessions().list().remove(0).handle;
     let client_port = ws.get_ref().local_addr().unwrap().port();
@@ -190,9 +183,9 @@ fn broadcasts_and_echoes_never_interleave_across_a_thousand_sessions() {
     const CLIENT_THREADS: usize = 8;
     const ROUNDS: usize = 5;
     const BROADCASTS: usize = 20;
-    let mut config = quiet_config();
+    let mut config = Config::default();
     config.max_connections = 4096;
-    let server = start(config);
+    let server = start_quiet(config);
     let addr = server.local_addr();
     let auth = bearer(ALICE);
     let clients: Vec<Vec<Client>> = (0..CLIENT_THREADS)

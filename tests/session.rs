@@ -7,7 +7,7 @@ use common::frames::*;
 use common::*;
 use std::io::Write;
 use tungstenite::Message;
-use wsauth::Config;
+use wsauth::{Config, Echo};
 
 #[test]
 fn greeting_names_the_user() {
@@ -18,15 +18,11 @@ fn greeting_names_the_user() {
 
 #[test]
 fn custom_greeting_replaces_user_and_empty_greeting_sends_none() {
-    let mut config = Config::default();
-    config.greeting = "Welcome, {user}!".into();
-    let server = start(config);
+    let server = start_echo(Config::default(), "Welcome, {user}!", Echo::PREFIX);
     let (mut ws, _) = connect(server.local_addr(), &format!("/ws?token={BOB}"), &[]).unwrap();
     assert_eq!(next_text(&mut ws), "Welcome, bob!");
 
-    let mut config = Config::default();
-    config.greeting = String::new();
-    let server = start(config);
+    let server = start_echo(Config::default(), "", Echo::PREFIX);
     let (mut ws, _) = connect(server.local_addr(), &format!("/ws?token={BOB}"), &[]).unwrap();
     ws.send(Message::text("first")).unwrap();
     assert_eq!(next_text(&mut ws), "Message text was: first");
@@ -44,9 +40,7 @@ fn text_is_echoed_with_the_prefix() {
 
 #[test]
 fn empty_prefix_gives_a_pure_echo() {
-    let mut config = Config::default();
-    config.echo_prefix = String::new();
-    let server = start(config);
+    let server = start_echo(Config::default(), Echo::GREETING, "");
     let mut ws = connect_alice(server.local_addr());
     ws.send(Message::text("same")).unwrap();
     assert_eq!(next_text(&mut ws), "same");
@@ -201,8 +195,7 @@ fn a_frame_over_the_limit_gets_1009_from_its_header_alone() {
 fn a_message_at_the_limit_is_echoed_and_one_byte_more_gets_1009() {
     let mut config = Config::default();
     config.max_message_bytes = 1024;
-    config.echo_prefix = String::new();
-    let server = start(config);
+    let server = start_echo(config, Echo::GREETING, "");
     let mut ws = connect_alice(server.local_addr());
     ws.send(Message::binary(vec![7u8; 1024])).unwrap();
     assert_eq!(ws.read().unwrap(), Message::binary(vec![7u8; 1024]));

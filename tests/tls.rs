@@ -161,9 +161,7 @@ fn expiry_revocation_and_shutdown_close_frames_arrive_whole_over_tls() {
 #[test]
 fn pushes_from_other_threads_arrive_over_tls() {
     let pair = Pair::new();
-    let mut config = Config::default();
-    config.greeting = String::new();
-    let server = start_tls(config, &pair);
+    let server = start_tls_quiet(Config::default(), &pair);
     let bearer = format!("Bearer {ALICE}");
     let (mut alice, _) = wss_connect(
         server.local_addr(),

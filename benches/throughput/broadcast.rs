@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use tungstenite::{Message, WebSocket};
-use wsauth::{Config, Grant, Server, TokenStore};
+use wsauth::{Config, Echo, Grant, Server, TokenStore};
 
 /// Client threads reading the broadcasts (each owns a share of the sessions).
 const READERS: usize = 8;
@@ -29,7 +29,6 @@ pub struct Broadcast {
 pub fn broadcast_test(plan: &Plan) -> Broadcast {
     let sessions = if plan.quick { 200 } else { 1000 };
     let mut config = Config::default();
-    config.greeting = String::new();
     config.max_connections = sessions + 64;
     config.idle_timeout = None;
     let tokens = TokenStore::new(vec![Grant {
@@ -37,7 +36,9 @@ pub fn broadcast_test(plan: &Plan) -> Broadcast {
         token: TOKEN.into(),
         expires: None,
     }]);
-    let server = Server::start("127.0.0.1:0", config, tokens).expect("in-process server");
+    let quiet = Echo::each_session("", Echo::PREFIX);
+    let server = Server::start_with_handler("127.0.0.1:0", config, tokens, quiet)
+        .expect("in-process server");
     let clients = open_sessions(&server, sessions);
     let hub = server.sessions();
     let rounds = plan.rounds.max(5);

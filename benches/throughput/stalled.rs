@@ -23,7 +23,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 use tungstenite::{Message, WebSocket};
-use wsauth::{Config, Grant, Server, TokenStore};
+use wsauth::{Config, Echo, Grant, Server, TokenStore};
 
 /// Set (to the number of stalled sessions) in the child that runs one scenario.
 pub const STALLED_ENV: &str = "WSAUTH_BENCH_STALLED";
@@ -108,7 +108,6 @@ pub fn child_main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let mut config = Config::default();
-    config.greeting = String::new();
     config.max_connections = SESSIONS + 64;
     config.idle_timeout = None;
     config.max_pending_per_ip = 0;
@@ -120,7 +119,9 @@ pub fn child_main() {
         token: TOKEN.into(),
         expires: None,
     }]);
-    let server = Server::start("127.0.0.1:0", config, tokens).expect("in-process server");
+    let quiet = Echo::each_session("", Echo::PREFIX);
+    let server = Server::start_with_handler("127.0.0.1:0", config, tokens, quiet)
+        .expect("in-process server");
     let addr = server.local_addr();
     let mut shares: Vec<Vec<WebSocket<TcpStream>>> = (0..READERS).map(|_| Vec::new()).collect();
     for n in 0..SESSIONS - stalled {

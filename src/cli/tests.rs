@@ -37,7 +37,7 @@ fn flags_set_the_config() {
     ])
     .expect("valid in this test");
     assert_eq!(options.config.idle_timeout, None);
-    assert_eq!(options.config.greeting, "");
+    assert_eq!(options.greeting, "");
     assert!(options.config.first_message_auth);
     assert_eq!(options.config.max_auth_failures, 0);
     assert_eq!(options.config.allowed_origins, ["http://a", "*"]);

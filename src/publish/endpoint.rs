@@ -113,10 +113,10 @@ struct Admitted {
     binary: bool,
 }
 
-/// Serves one publish API request at `endpoint` for the client at `peer`;
+/// Answers one publish API request at `endpoint` for the client at `peer`;
 /// returns the answer, or `None` to close without one (a body that did
 /// not arrive whole by `deadline`, the head's deadline).
-pub(crate) fn serve(
+pub(crate) fn answer(
     endpoint: Endpoint,
     stream: &Transport,
     head: &RequestHead,

@@ -43,6 +43,19 @@ pub fn start(config: Config) -> Server {
     Server::start("127.0.0.1:0", config, store).expect("server starts")
 }
 
+/// Like [`start`], with the echo's greeting and prefix of a test's choice.
+pub fn start_echo(config: Config, greeting: &str, prefix: &str) -> Server {
+    let store = TokenStore::new(vec![grant("alice", ALICE, None), grant("bob", BOB, None)]);
+    let echo = wsauth::Echo::each_session(greeting, prefix);
+    Server::start_with_handler("127.0.0.1:0", config, store, echo).expect("server starts")
+}
+
+/// Like [`start`], with an echo that neither greets nor prefixes: what a
+/// client reads is exactly what it or a push sent.
+pub fn start_quiet(config: Config) -> Server {
+    start_echo(config, "", "")
+}
+
 /// A server whose head timeout is far beyond any test's patience, so that an
 /// answer that arrives was decided by something else.
 pub fn patient_server() -> Server {

@@ -122,6 +122,17 @@ pub fn start_tls(mut config: Config, pair: &Pair) -> Server {
     Server::start("127.0.0.1:0", config, store).expect("server starts")
 }
 
+/// Like [`start_tls`], with an echo that neither greets nor prefixes.
+pub fn start_tls_quiet(mut config: Config, pair: &Pair) -> Server {
+    config.tls = Some(pair.settings());
+    let store = TokenStore::new(vec![
+        grant("alice", super::ALICE, None),
+        grant("bob", super::BOB, None),
+    ]);
+    let echo = wsauth::Echo::each_session("", "");
+    Server::start_with_handler("127.0.0.1:0", config, store, echo).expect("server starts")
+}
+
 /// A client configuration that trusts `root` only.
 pub fn client_config(
     versions: &[&'static rustls::SupportedProtocolVersion],
