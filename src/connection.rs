@@ -118,7 +118,10 @@ fn read_head(
         }
         Err(HeadError::TimedOut) => {
             let timeout = shared.config.handshake_timeout;
-            log::info!("{source}: closed: no complete request head within {timeout:?}");
+            log::info!(
+                "{source}: closed: no complete request head within {}",
+                Shown(timeout)
+            );
             refused(RejectionReason::Timeout);
             None
         }
@@ -241,7 +244,10 @@ fn open_transport(
     let refused = |reason| shared.metrics.rejected(reason);
     let failed = |e: io::Error| match e.kind() {
         io::ErrorKind::TimedOut => {
-            log::info!("{peer}: closed: no TLS handshake and request head within {timeout:?}");
+            log::info!(
+                "{peer}: closed: no TLS handshake and request head within {}",
+                Shown(timeout)
+            );
             refused(RejectionReason::Timeout);
         }
         io::ErrorKind::UnexpectedEof => {}
@@ -279,6 +285,19 @@ fn open_transport(
         Err(e) => {
             failed(e);
             None
+        }
+    }
+}
+
+/// A timeout as the logs show it: `10s`, or `1500ms` when not whole
+/// seconds (what `Duration`'s `Debug` prints costs the binary more).
+struct Shown(Duration);
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.subsec_millis() {
+            0 => write!(f, "{}s", self.0.as_secs()),
+            _ => write!(f, "{}ms", self.0.as_millis()),
         }
     }
 }

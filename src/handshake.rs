@@ -266,7 +266,9 @@ pub fn upgrade(
 
 /// The admission checks as tungstenite's callback runs them: the 101 to
 /// send (naming the subprotocol selected) or the refusal's answer.
+// Out of line: inlined into tungstenite's handshake it costs the binary more.
 #[allow(clippy::result_large_err)]
+#[inline(never)]
 fn decide(
     request: &Request,
     mut response: Response,
