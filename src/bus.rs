@@ -13,9 +13,9 @@
 //! lives on a thread of its own (`subscriber`), which notices a lost or
 //! silently dead connection within 3 s and subscribes again by itself.
 
+use crate::error::PublishError;
 use crate::message::Message;
 use crate::metrics::Metrics;
-use crate::publish::PublishError;
 use crate::push::Sessions;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};

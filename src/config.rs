@@ -1,7 +1,7 @@
 //! The server's settings: one plain struct, every limit a named field.
 
 use crate::client_ip::TrustedProxies;
-use crate::publish::PublishKey;
+use crate::publish_key::PublishKey;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -126,3 +126,33 @@ impl fmt::Display for SendError {
 }
 
 impl std::error::Error for SendError {}
+
+/// Why a publication was not handed on.
+///
+/// ```no_run
+/// # fn tell(publisher: wsauth::Publisher) {
+/// match publisher.to_user("alice", "your order shipped") {
+///     Ok(sessions) => println!("{sessions} of alice's sessions took it"),
+///     Err(e) => eprintln!("not sent: {e}"),
+/// }
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The server is stopping or has stopped: nothing was sent.
+    Stopped,
+    /// The bus to the other instances (`--redis`) is down: nothing was sent.
+    BusDown,
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PublishError::Stopped => "the server has stopped",
+            PublishError::BusDown => "the bus to the other instances is down",
+        })
+    }
+}
+
+impl std::error::Error for PublishError {}

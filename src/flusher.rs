@@ -5,28 +5,50 @@
 //! and with none waiting it sleeps until the next second. A session leaves
 //! the list as soon as its outbox is empty.
 
-use crate::link::{Flushed, Link};
 use std::io::{PipeReader, PipeWriter, Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// How [`Backlog::flush_queued`] left a session's outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flushed {
+    /// Empty (or given up on): the flusher lets go of it.
+    Done,
+    /// Bytes still wait for the socket.
+    More,
+    /// The socket could take bytes, but the TLS state was busy.
+    Stuck,
+}
+
+/// What the thread writes out: a session's link while its outbox holds
+/// bytes. A trait, so that the flusher needs nothing of the link but this
+/// (generic, not `dyn`: no call through a vtable on the write path).
+pub trait Backlog: Send + Sync + std::fmt::Debug + 'static {
+    /// The socket to wait on for room.
+    fn socket(&self) -> RawFd;
+    /// When an outbox that has not moved is given up on.
+    fn flush_deadline(&self) -> Instant;
+    /// Writes what the socket takes now.
+    fn flush_queued(&self) -> Flushed;
+}
 
 /// How often the upkeep runs.
 const TICK: Duration = Duration::from_secs(1);
 
 /// Shared by a server's sessions: hands sessions with a backlog to the thread.
 #[derive(Debug)]
-pub struct Flusher {
+pub struct Flusher<B> {
     /// Largest outbox, in bytes.
     limit: usize,
-    list: Mutex<List>,
+    list: Mutex<List<B>>,
 }
 
-#[derive(Debug, Default)]
-struct List {
+#[derive(Debug)]
+struct List<B> {
     /// Sessions handed over since the thread last looked.
-    added: Vec<Arc<Link>>,
+    added: Vec<Arc<B>>,
     thread: Option<JoinHandle<()>>,
     /// Wakes the thread's `poll`; holds at most one byte.
     wake: Option<PipeWriter>,
@@ -34,13 +56,19 @@ struct List {
     stopped: bool,
 }
 
-impl Flusher {
+impl<B: Backlog> Flusher<B> {
     /// A flusher for outboxes of at most `limit` bytes; its thread runs
     /// from [`Flusher::start`].
-    pub fn new(limit: usize) -> Arc<Flusher> {
+    pub fn new(limit: usize) -> Arc<Flusher<B>> {
         Arc::new(Flusher {
             limit,
-            list: Mutex::default(),
+            list: Mutex::new(List {
+                added: Vec::new(),
+                thread: None,
+                wake: None,
+                woken: false,
+                stopped: false,
+            }),
         })
     }
 
@@ -49,13 +77,13 @@ impl Flusher {
         self.limit
     }
 
-    fn list(&self) -> MutexGuard<'_, List> {
+    fn list(&self) -> MutexGuard<'_, List<B>> {
         self.list.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes `link`'s outbox out from now on, until it is empty. `false`
     /// when the server is stopping.
-    pub fn add(&self, link: Arc<Link>) -> bool {
+    pub fn add(&self, link: Arc<B>) -> bool {
         let mut list = self.list();
         if list.stopped {
             return false;
@@ -105,7 +133,7 @@ impl Flusher {
     }
 
     fn run(&self, mut wake: PipeReader, upkeep: &dyn Fn()) {
-        let mut links: Vec<Arc<Link>> = Vec::new();
+        let mut links: Vec<Arc<B>> = Vec::new();
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut next_tick = Instant::now() + TICK;
         loop {
@@ -131,7 +159,7 @@ impl Flusher {
             fds.extend(
                 links
                     .iter()
-                    .map(|link| pollfd(link.stream().as_raw_fd(), libc::POLLOUT)),
+                    .map(|link| pollfd(link.socket(), libc::POLLOUT)),
             );
             let first = links.iter().map(|link| link.flush_deadline()).min();
             let left = first.map_or(next_tick, |at| at.min(next_tick));

@@ -317,3 +317,8 @@ pub(crate) fn has_unread_bytes(stream: &TcpStream) -> bool {
     let peeked = unsafe { libc::recv(stream.as_raw_fd(), (&raw mut byte).cast(), 1, flags) };
     peeked > 0
 }
+
+/// A 405 naming the methods `allow`ed.
+pub fn method_not_allowed(allow: &'static str) -> Answer {
+    Answer::text(405, "method not allowed\n").with_header("Allow", allow)
+}

@@ -15,7 +15,7 @@ mod stream;
 mod write;
 
 pub use stream::SessionStream;
-pub use write::{Flushed, close_frame_bytes};
+pub use write::close_frame_bytes;
 
 use crate::flusher::Flusher;
 use crate::metrics::Metrics;
@@ -74,7 +74,7 @@ pub struct Link {
     /// The server's counters, for messages and bytes sent.
     metrics: Arc<Metrics>,
     /// Writes the outbox out when no writer of this session is waiting.
-    flusher: Arc<Flusher>,
+    flusher: Arc<Flusher<Link>>,
 }
 
 impl std::fmt::Debug for Link {
@@ -90,7 +90,7 @@ impl Link {
         peer: SocketAddr,
         write_timeout: Duration,
         metrics: Arc<Metrics>,
-        flusher: Arc<Flusher>,
+        flusher: Arc<Flusher<Link>>,
     ) -> Arc<Link> {
         Arc::new(Link {
             stream,

@@ -1,9 +1,10 @@
 //! Push from your backend: [`Publisher`] in the library, and `POST /publish`
 //! and `POST /disconnect` over HTTP (`--publish-key-file`, see
-//! [`PublishKey`]). Both end in [`publish`], the one place a publication is
-//! handed on: to the local sessions today; a bus across instances slots in
-//! there without changing a caller.
+//! [`PublishKey`](crate::PublishKey)). Both end in [`publish`], the one place a
+//! publication is handed on: to the local sessions, or with `--redis` to the
+//! bus across instances.
 
+use crate::error::PublishError;
 use crate::message::Message;
 use crate::push::Sessions;
 use crate::state::Shared;
@@ -12,9 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub(crate) mod endpoint;
-mod key;
-
-pub use key::PublishKey;
 
 /// Which path of the publish API a request is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,36 +33,6 @@ pub(crate) enum Action<'a> {
     /// Close every session of the user with 1008 `disconnected`.
     Disconnect(&'a str),
 }
-
-/// Why a publication was not handed on.
-///
-/// ```no_run
-/// # fn tell(publisher: wsauth::Publisher) {
-/// match publisher.to_user("alice", "your order shipped") {
-///     Ok(sessions) => println!("{sessions} of alice's sessions took it"),
-///     Err(e) => eprintln!("not sent: {e}"),
-/// }
-/// # }
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PublishError {
-    /// The server is stopping or has stopped: nothing was sent.
-    Stopped,
-    /// The bus to the other instances (`--redis`) is down: nothing was sent.
-    BusDown,
-}
-
-impl fmt::Display for PublishError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PublishError::Stopped => "the server has stopped",
-            PublishError::BusDown => "the bus to the other instances is down",
-        })
-    }
-}
-
-impl std::error::Error for PublishError {}
 
 /// Sends to users' sessions from anywhere in the program, as `POST
 /// /publish` does over HTTP. Cloneable and thread-safe; get it from

@@ -1,7 +1,7 @@
 //! Where a request goes: the test page, the health check, the WebSocket
 //! upgrade, the metrics, the publish API, or a plain error answer.
 
-use crate::http::{Answer, RequestHead};
+use crate::http::{Answer, RequestHead, method_not_allowed};
 use std::borrow::Cow;
 
 /// The browser test page, compiled into the binary.
@@ -106,9 +106,4 @@ pub fn metrics_answer(text: String, head: &RequestHead) -> Answer {
         body: Cow::Owned(text.into_bytes()),
         send_body: head.method != "HEAD",
     }
-}
-
-/// A 405 naming the methods `allow`ed.
-pub fn method_not_allowed(allow: &'static str) -> Answer {
-    Answer::text(405, "method not allowed\n").with_header("Allow", allow)
 }

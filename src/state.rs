@@ -5,6 +5,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::flusher::Flusher;
 use crate::handler::{Handler, SessionInfo};
+use crate::link::Link;
 use crate::metrics::Metrics;
 use crate::pending::Pending;
 use crate::registry::Registry;
@@ -33,7 +34,7 @@ pub struct Shared {
     /// Set when the server begins to stop: publications are refused.
     pub stopping: AtomicBool,
     /// Writes sessions' outboxes out as their sockets drain.
-    pub flusher: Arc<Flusher>,
+    pub flusher: Arc<Flusher<Link>>,
     /// The bus across instances, once started (feature `redis`).
     #[cfg(feature = "redis")]
     pub(crate) bus: std::sync::OnceLock<Arc<crate::bus::Bus>>,

@@ -69,7 +69,7 @@ impl ClientStream {
 fn client_stream(kind: Kind, tcp: TcpStream) -> Result<ClientStream, String> {
     match kind {
         #[cfg(feature = "tls")]
-        Kind::WsauthTls => crate::tls::connect(tcp).map(|s| ClientStream::Tls(Box::new(s))),
+        Kind::WsauthTls => crate::tls_pair::connect(tcp).map(|s| ClientStream::Tls(Box::new(s))),
         _ => Ok(ClientStream::Tcp(tcp)),
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::plan::Plan;
 use crate::servers::{Kind, ServerProc, self_cpu_ns};
-use crate::table::{Summary, Unit};
+use crate::table::{Summary, Unit, median};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Barrier, Mutex};
@@ -219,4 +219,18 @@ fn client_loop<C>(
         }
     }
     (ops, latencies)
+}
+
+impl Summary {
+    /// The medians of `runs` (NaN where there are none), their ops and errors summed.
+    pub fn of(runs: &[Run]) -> Summary {
+        Summary {
+            rate: median(runs.iter().map(Run::rate).collect()),
+            cpu_ns: median(runs.iter().map(Run::cpu_per_op).collect()),
+            p50: median(runs.iter().map(|r| r.percentile(50)).collect()),
+            p99: median(runs.iter().map(|r| r.percentile(99)).collect()),
+            ops: runs.iter().map(|r| r.ops).sum(),
+            errors: runs.iter().map(|r| r.errors).sum(),
+        }
+    }
 }

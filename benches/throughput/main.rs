@@ -54,21 +54,25 @@ mod machine;
 mod plan;
 mod publish;
 mod raw_floor;
+mod rows;
 mod scenarios;
 mod servers;
 mod stalled;
 mod table;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "tls")]
+mod tls_pair;
 
 use idle::{Idle, idle_test, print_idle_notes};
 use load::compare;
 use machine::{loadavg, print_machine, raise_open_files};
 use plan::Plan;
+use rows::{echo_rows, idle_rows, reject_rows, session_rows};
 use scenarios::{run_echo, run_rejections, session_cases};
 use servers::{Kind, ServerProc};
 use std::time::Instant;
-use table::{Row, Summary, echo_rows, idle_rows, print_table, reject_rows, session_rows};
+use table::{Row, Summary, print_table};
 
 /// Descriptors wanted: 10,000 idle sessions need 10,000 on the client side and
 /// at least as many in the server (which inherits the limit).

@@ -138,7 +138,7 @@ pub fn session_cases() -> Vec<SessionCase> {
             .text_without_greeting(),
         // wss: a full TLS handshake (ECDSA P-256) per session.
         #[cfg(feature = "tls")]
-        crate::tls::session_case(),
+        tls_session_case(),
     ]
     .into_iter()
     .chain(jwt_cases())
@@ -250,4 +250,17 @@ pub fn run_echo(plan: &Plan, server: &ServerProc, conns: usize, size: usize) -> 
         |_| open(kind, addr, size),
         |conn| echo(conn, &payload),
     )
+}
+
+#[cfg(feature = "tls")]
+/// Sessions over wss: the plain session of 16 clients, with a full TLS handshake.
+fn tls_session_case() -> SessionCase {
+    let args = crate::tls_pair::server_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    SessionCase::variant(
+        "tls_session16",
+        "over TLS (full handshake, ECDSA P-256)",
+        16,
+    )
+    .server_args(&args)
 }

@@ -97,7 +97,7 @@ impl ServerProc {
             Kind::Wsauth => ServerProc::wsauth(plan, &[]),
             Kind::Raw => ServerProc::raw(),
             #[cfg(feature = "tls")]
-            Kind::WsauthTls => ServerProc::wsauth(plan, &crate::tls::server_args()),
+            Kind::WsauthTls => ServerProc::wsauth(plan, &crate::tls_pair::server_args()),
         }
     }
 

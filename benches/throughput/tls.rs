@@ -6,86 +6,10 @@
 use crate::idle::{Idle, idle_test};
 use crate::load::compare;
 use crate::plan::Plan;
-use crate::scenarios::{SessionCase, run_echo};
+use crate::scenarios::run_echo;
 use crate::servers::{Kind, ServerProc};
 use crate::table::{Row, Summary, Unit};
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
-
-/// The bench's certificate (ECDSA P-256, for `localhost`), its files and a
-/// client configuration that trusts it.
-struct Certificate {
-    cert: PathBuf,
-    key: PathBuf,
-    client: Arc<ClientConfig>,
-}
-
-fn certificate() -> &'static Certificate {
-    static CERTIFICATE: OnceLock<Certificate> = OnceLock::new();
-    CERTIFICATE.get_or_init(|| {
-        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
-            .expect("a certificate");
-        let dir = std::env::temp_dir().join(format!("wsauth-bench-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a folder for the certificate");
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        std::fs::write(&cert, made.cert.pem()).expect("cert.pem");
-        std::fs::write(&key, made.signing_key.serialize_pem()).expect("key.pem");
-        let mut roots = RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(made.cert.der().to_vec()))
-            .expect("a root");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let client = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Certificate {
-            cert,
-            key,
-            client: Arc::new(client),
-        }
-    })
-}
-
-/// The flags that make wsauth serve the bench's certificate.
-pub fn server_args() -> Vec<String> {
-    let c = certificate();
-    vec![
-        "--tls-cert".into(),
-        c.cert.display().to_string(),
-        "--tls-key".into(),
-        c.key.display().to_string(),
-    ]
-}
-
-/// The client side of a TLS connection, its handshake done (a fresh one
-/// each time: no session resumption, so every session costs a full one).
-pub fn connect(mut tcp: TcpStream) -> Result<StreamOwned<ClientConnection, TcpStream>, String> {
-    let name = ServerName::try_from("localhost").expect("a name");
-    let mut conn = ClientConnection::new(certificate().client.clone(), name)
-        .map_err(|e| format!("TLS client: {e}"))?;
-    while conn.is_handshaking() {
-        conn.complete_io(&mut tcp)
-            .map_err(|e| format!("TLS handshake: {e}"))?;
-    }
-    Ok(StreamOwned::new(conn, tcp))
-}
-
-/// Sessions over wss: the plain session of 16 clients, with a full TLS handshake.
-pub fn session_case() -> SessionCase {
-    let args = server_args();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    SessionCase::variant(
-        "tls_session16",
-        "over TLS (full handshake, ECDSA P-256)",
-        16,
-    )
-    .server_args(&args)
-}
+use crate::tls_pair::server_args;
 
 /// The echo groups over wss: (name, message size), at 16 connections.
 const TLS_ECHO_GROUPS: [(&str, usize); 2] = [("tls_echo16", 32), ("tls_echo16k", 16 * 1024)];

@@ -4,22 +4,13 @@
 
 use super::{Link, MAX_CHUNK, MAX_WAITING_WRITERS, Wake};
 use crate::error::SendError;
+use crate::flusher::{Backlog, Flushed};
 use crate::outbox::Outbox;
 use crate::socket::wait_for;
 use std::net::Shutdown;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// How [`Link::flush_queued`] left a session's outbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flushed {
-    /// Empty (or given up on): the flusher lets go of it.
-    Done,
-    /// Bytes still wait for the socket.
-    More,
-    /// The socket could take bytes, but the TLS state was busy.
-    Stuck,
-}
 
 /// The write side's state. Every write to the socket is a non-blocking one
 /// made under this lock, so frames never interleave and nobody waits for a
@@ -370,6 +361,20 @@ fn carries_close_frame(mut bytes: &[u8]) -> bool {
         bytes = bytes.get(next..).unwrap_or_default();
     }
     false
+}
+
+impl Backlog for Link {
+    fn socket(&self) -> RawFd {
+        self.stream().as_raw_fd()
+    }
+
+    fn flush_deadline(&self) -> Instant {
+        Link::flush_deadline(self)
+    }
+
+    fn flush_queued(&self) -> Flushed {
+        Link::flush_queued(self)
+    }
 }
 
 #[cfg(test)]

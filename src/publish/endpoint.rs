@@ -2,12 +2,14 @@
 //! 429, 403, 401, then the request itself), the body read under the
 //! connection's deadline, and the answer.
 
-use super::{Action, Endpoint, PublishError, PublishKey, publish};
+use super::{Action, Endpoint, publish};
 use crate::credentials::percent_decode;
+use crate::error::PublishError;
+use crate::http::method_not_allowed;
 use crate::http::{Answer, BodyError, RequestHead, header_lines, read_body};
 use crate::message::Message;
 use crate::metrics::PublishResult;
-use crate::router::method_not_allowed;
+use crate::publish_key::PublishKey;
 use crate::state::Shared;
 use crate::transport::Transport;
 use std::net::{IpAddr, SocketAddr};
