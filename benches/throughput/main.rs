@@ -47,6 +47,7 @@
 mod broadcast;
 #[cfg(feature = "redis")]
 mod bus;
+mod chart;
 mod clients;
 mod idle;
 mod load;
@@ -143,6 +144,7 @@ fn main() {
     print_details(&details);
     println!();
     print_table(&rows);
+    write_chart(&plan, &rows);
     println!(
         "\nload average now: {}; bench run time {:.0} s",
         loadavg(),
@@ -230,5 +232,23 @@ fn print_details(details: &[String]) {
     );
     for line in details {
         println!("{line}");
+    }
+}
+
+/// Writes the chart of this run's ratios to `--chart PATH`, or to
+/// `target/throughput.svg`.
+fn write_chart(plan: &Plan, rows: &[Row]) {
+    let path = plan.chart.clone().unwrap_or_else(|| {
+        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+        format!("{target}/throughput.svg")
+    });
+    let title = format!(
+        "wsauth's cost / the baseline's, cargo bench ({} rounds{}): below 1x, wsauth costs less",
+        plan.rounds,
+        if plan.quick { ", quick" } else { "" }
+    );
+    match std::fs::write(&path, chart::chart_svg(rows, &title)) {
+        Ok(()) => println!("chart: {path}"),
+        Err(e) => println!("chart: {path}: {e}"),
     }
 }

@@ -8,6 +8,8 @@ pub struct Plan {
     pub quick: bool,
     /// `--skip-raw`: wsauth only, to compare builds.
     pub skip_raw: bool,
+    /// `--chart PATH`: where the SVG of the ratios goes [target/throughput.svg].
+    pub chart: Option<String>,
     /// `--only GROUP[,GROUP]`; empty runs every group.
     pub only: Vec<String>,
     /// `--rounds N`: runs per scenario and server [5; quick 1].
@@ -42,6 +44,7 @@ impl Plan {
         let mut plan = Plan {
             quick,
             skip_raw: args.iter().any(|a| a == "--skip-raw"),
+            chart: value("--chart"),
             only: value("--only")
                 .map(|v| v.split(',').map(str::to_string).collect())
                 .unwrap_or_default(),

@@ -73,6 +73,10 @@ impl Unit {
 pub struct Row {
     cells: [String; 5],
     met: Option<bool>,
+    /// wsauth over the baseline, where the unit has a ratio.
+    ratio: Option<f64>,
+    /// A cost (time, memory): lower is better.
+    cost: bool,
 }
 
 impl Row {
@@ -80,12 +84,10 @@ impl Row {
     /// the floor does not take part), both in `unit`, the ratio of the two
     /// where the unit has one; no target until [`Row::target`] sets it.
     pub fn new(scenario: impl Into<String>, unit: Unit, wsauth: f64, raw: Option<f64>) -> Row {
-        let ratio = match raw {
-            Some(raw) if unit.has_ratio() && (wsauth / raw).is_finite() => {
-                format!("{:.2}x", wsauth / raw)
-            }
-            _ => "-".into(),
-        };
+        let value = raw
+            .map(|raw| wsauth / raw)
+            .filter(|ratio| unit.has_ratio() && ratio.is_finite());
+        let ratio = value.map_or_else(|| "-".into(), |ratio| format!("{ratio:.2}x"));
         Row {
             cells: [
                 scenario.into(),
@@ -95,7 +97,19 @@ impl Row {
                 "-".into(),
             ],
             met: None,
+            ratio: value,
+            cost: matches!(unit, Unit::Micros | Unit::KiB),
         }
+    }
+
+    /// The scenario, as the table shows it (a row under another indented).
+    pub fn scenario(&self) -> &str {
+        &self.cells[0]
+    }
+
+    /// wsauth's ratio to the baseline, for a cost row that has one.
+    pub fn cost_ratio(&self) -> Option<f64> {
+        self.ratio.filter(|_| self.cost)
     }
 
     /// The row's target, and whether wsauth met it.
