@@ -240,6 +240,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
 }
 
 /// The options as the flags come, and what is checked once all have.
+#[derive(Default)]
 struct Parsing {
     options: Options,
     tls_cert: Option<PathBuf>,
@@ -250,28 +251,21 @@ struct Parsing {
     echo_flag: Option<&'static str>,
 }
 
-impl Default for Parsing {
+impl Default for Options {
     fn default() -> Self {
-        Parsing {
-            options: Options {
-                listen: "127.0.0.1:8000".to_string(),
-                tokens: Vec::new(),
-                tokens_file: None,
-                log_level: None,
-                publish_key_file: None,
-                exec: None,
-                greeting: wsauth::Echo::GREETING.to_string(),
-                echo_prefix: wsauth::Echo::PREFIX.to_string(),
-                tls: None,
-                config: Config::default(),
-                #[cfg(feature = "jwt")]
-                jwt: JwtOptions::default(),
-            },
-            tls_cert: None,
-            tls_key: None,
-            redis_url: None,
-            redis_prefix: None,
-            echo_flag: None,
+        Options {
+            listen: "127.0.0.1:8000".to_string(),
+            tokens: Vec::new(),
+            tokens_file: None,
+            log_level: None,
+            publish_key_file: None,
+            exec: None,
+            greeting: wsauth::Echo::GREETING.to_string(),
+            echo_prefix: wsauth::Echo::PREFIX.to_string(),
+            tls: None,
+            config: Config::default(),
+            #[cfg(feature = "jwt")]
+            jwt: JwtOptions::default(),
         }
     }
 }
