@@ -1,6 +1,7 @@
 //! The `--jwt-*` flags (feature `jwt`), and the [`JwtKeys`] they ask for.
 
-use super::{UsageError, number};
+use super::UsageError;
+use super::flags::number;
 use std::path::PathBuf;
 use wsauth::{Error, JwtKeys};
 
