@@ -7,6 +7,7 @@ pub mod frames;
 pub mod jwt;
 pub mod process;
 pub mod proxies;
+pub mod publish;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "tls")]
