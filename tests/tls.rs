@@ -161,7 +161,7 @@ fn expiry_revocation_and_shutdown_close_frames_arrive_whole_over_tls() {
 #[test]
 fn pushes_from_other_threads_arrive_over_tls() {
     let pair = Pair::new();
-    let server = start_tls_quiet(Config::default(), &pair);
+    let server = start_tls_echo(Config::default(), &pair, "", wsauth::Echo::PREFIX);
     let bearer = format!("Bearer {ALICE}");
     let (mut alice, _) = wss_connect(
         server.local_addr(),

@@ -123,13 +123,18 @@ pub fn start_tls(mut config: Config, pair: &Pair) -> Server {
 }
 
 /// Like [`start_tls`], with an echo that neither greets nor prefixes.
-pub fn start_tls_quiet(mut config: Config, pair: &Pair) -> Server {
+pub fn start_tls_quiet(config: Config, pair: &Pair) -> Server {
+    start_tls_echo(config, pair, "", "")
+}
+
+/// Like [`start_tls`], with the echo's greeting and prefix of a test's choice.
+pub fn start_tls_echo(mut config: Config, pair: &Pair, greeting: &str, prefix: &str) -> Server {
     config.tls = Some(pair.settings());
     let store = TokenStore::new(vec![
         grant("alice", super::ALICE, None),
         grant("bob", super::BOB, None),
     ]);
-    let echo = wsauth::Echo::each_session("", "");
+    let echo = wsauth::Echo::each_session(greeting, prefix);
     Server::start_with_handler("127.0.0.1:0", config, store, echo).expect("server starts")
 }
 
