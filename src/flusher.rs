@@ -164,10 +164,7 @@ impl<B: Backlog> Flusher<B> {
             let first = links.iter().map(|link| link.flush_deadline()).min();
             let left = first.map_or(next_tick, |at| at.min(next_tick));
             let left = left.saturating_duration_since(Instant::now());
-            let millis = left.as_micros().div_ceil(1000) as libc::c_int;
-            // SAFETY: `fds` is a live array of `fds.len()` pollfds.
-            let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
-            if ready < 0 {
+            if crate::sys::poll(&mut fds, Some(left)).is_err() {
                 // A signal: look again.
                 continue;
             }

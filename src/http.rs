@@ -5,7 +5,7 @@ use crate::transport::Transport;
 use std::borrow::Cow;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 /// Largest request head (request line, headers, blank line) accepted.
@@ -311,11 +311,7 @@ fn drain_until(mut stream: &TcpStream, deadline: Instant) {
 /// Whether bytes from the peer wait unread: a one-byte peek that never
 /// blocks, one system call.
 pub(crate) fn has_unread_bytes(stream: &TcpStream) -> bool {
-    let mut byte = 0u8;
-    let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
-    // SAFETY: a one-byte buffer that lives across the call; the descriptor is owned by `stream`.
-    let peeked = unsafe { libc::recv(stream.as_raw_fd(), (&raw mut byte).cast(), 1, flags) };
-    peeked > 0
+    crate::sys::peek_byte(stream.as_fd())
 }
 
 /// A 405 naming the methods `allow`ed.

@@ -4,23 +4,15 @@
 //! data comes in, and given back to the OS ([`Inbox::release`]) while the
 //! session is quiet: a busy session reads large messages in few system
 //! calls, an idle one holds none of it. A thread keeps the inbox of its last
-//! session for its next one: allocating and zeroing one per session was a
-//! fifth of a session's instructions.
+//! session for its next one, so that no session pays to allocate and zero one
+//! (see docs/performance.md).
 
-use crate::pages::discard;
+use crate::sys::{self, PAGE_BYTES, Page};
 use std::cell::Cell;
 use std::io::{self, Read};
 
-/// The page size of the usual targets. Where pages are larger, `release`
-/// finds the inbox unaligned and the OS refuses it: the memory stays, no harm.
-const PAGE_BYTES: usize = 4096;
 /// Most bytes one read of the socket takes.
 pub const INBOX_BYTES: usize = 4 * PAGE_BYTES;
-
-/// One page, page-aligned, so the inbox can be given back page by page.
-#[derive(Clone, Copy)]
-#[repr(C, align(4096))]
-struct Page([u8; PAGE_BYTES]);
 
 thread_local! {
     /// The pages of this thread's last session, for its next one.
@@ -39,10 +31,7 @@ pub struct Inbox {
 
 impl Inbox {
     fn bytes(&mut self) -> &mut [u8] {
-        let len = self.pages.len() * PAGE_BYTES;
-        // SAFETY: `Page` is `repr(C)` around a byte array, so the pages are
-        // `len` contiguous, initialised bytes, borrowed mutably with `self`.
-        unsafe { std::slice::from_raw_parts_mut(self.pages.as_mut_ptr().cast::<u8>(), len) }
+        sys::page_bytes(&mut self.pages)
     }
 
     /// Fills `out` from what was read before, or else from one read of
@@ -71,11 +60,8 @@ impl Inbox {
         if self.start != self.end || self.pages.is_empty() {
             return;
         }
-        let len = self.pages.len() * PAGE_BYTES;
-        // SAFETY: the pages are this inbox's own, page-aligned heap memory
-        // (the allocator's bookkeeping lies outside them), and hold nothing
-        // unread; zeros are as good as their old contents.
-        unsafe { discard(self.pages.as_mut_ptr().cast::<u8>(), len) };
+        // Nothing unread: zeros are as good as the old contents.
+        sys::discard_pages(self.bytes());
     }
 }
 

@@ -42,6 +42,8 @@
 //! With the feature `tls`, `Config::tls` (a `tls::TlsSettings`) makes the
 //! same port serve https and wss, every step unchanged over the TLS stream.
 #![warn(missing_docs)]
+// Only `sys` may use `unsafe`: every OS call std lacks is a safe function there.
+#![deny(unsafe_code)]
 
 pub mod auth;
 #[cfg(feature = "redis")]
@@ -67,7 +69,6 @@ mod listener;
 mod message;
 mod metrics;
 mod outbox;
-mod pages;
 mod pending;
 mod proxy_protocol;
 mod publish;
@@ -79,6 +80,8 @@ mod server;
 mod session;
 mod socket;
 mod state;
+#[allow(unsafe_code)]
+mod sys;
 mod throttle;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -96,3 +99,4 @@ pub use publish::Publisher;
 pub use publish_key::PublishKey;
 pub use push::{LiveSession, SessionHandle, Sessions};
 pub use server::Server;
+pub use sys::raise_open_files_limit;

@@ -174,10 +174,6 @@ impl Link {
             if left.is_some_and(|left| left.is_zero()) {
                 return Waited::Deadline;
             }
-            // Round up, so that the last millisecond is not a busy loop.
-            let millis = left.map_or(-1, |t| {
-                t.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
-            });
             let mut fds = [
                 libc::pollfd {
                     fd: fd.as_raw_fd(),
@@ -190,8 +186,8 @@ impl Link {
                     revents: 0,
                 },
             ];
-            // SAFETY: two valid pollfds, count 2.
-            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
+            // An error (a signal) is a wait that found nothing: look again.
+            let ready = crate::sys::poll(&mut fds, left).unwrap_or(0);
             if ready > 0 && fds[1].revents != 0 {
                 return Waited::PeerGone;
             }

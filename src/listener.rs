@@ -5,16 +5,18 @@
 //! no queue between accept and its first frame.
 //!
 //! Threads are kept for reuse: creating and ending one maps and unmaps its
-//! stack, and every such change interrupts the other CPUs (a TLB shootdown).
+//! stack, and every such change interrupts the other CPUs (see
+//! docs/performance.md).
 //! A thread that takes a connection while no other thread is waiting in
 //! `accept` starts one first, so someone always accepts; a thread waits at
 //! most [`IDLE_THREAD_WAIT`] for a connection while others wait too, and at
 //! most [`MAX_IDLE_THREADS`] wait at once.
 
 use crate::http::is_timeout;
+use crate::sys;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -51,19 +53,9 @@ impl Listener {
         // `accept` honours the receive timeout (Linux): a waiting thread
         // wakes now and then to see whether it is still needed. Accepted
         // sockets inherit both options; every read sets its own timeout.
-        set_option(
-            &socket,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            timeval(IDLE_THREAD_WAIT),
-        )?;
+        sys::set_receive_timeout(socket.as_fd(), IDLE_THREAD_WAIT)?;
         // Small messages go out at once, without a call per connection.
-        set_option(
-            &socket,
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            1 as libc::c_int,
-        )?;
+        sys::set_no_delay(socket.as_fd())?;
         Ok(Arc::new(Listener {
             socket,
             serve,
@@ -88,8 +80,7 @@ impl Listener {
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::SeqCst);
         // On a listening socket, shutdown wakes every `accept` with an error.
-        // SAFETY: the descriptor is owned by `self.socket`, alive here.
-        unsafe { libc::shutdown(self.socket.as_raw_fd(), libc::SHUT_RDWR) };
+        sys::shutdown_both(self.socket.as_fd());
     }
 
     /// Connection threads still alive.
@@ -147,30 +138,5 @@ impl Listener {
                 }
             }
         }
-    }
-}
-
-/// A socket option std does not offer for listeners.
-fn set_option<T>(socket: &TcpListener, level: i32, name: i32, value: T) -> io::Result<()> {
-    // SAFETY: a valid value of the size passed, on a descriptor `socket` owns.
-    let set = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            (&raw const value).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if set < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn timeval(duration: Duration) -> libc::timeval {
-    libc::timeval {
-        tv_sec: duration.as_secs() as libc::time_t,
-        tv_usec: libc::suseconds_t::from(duration.subsec_micros() as i32),
     }
 }

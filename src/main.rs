@@ -1,4 +1,5 @@
 //! The `wsauth` binary: the command line in, a running server out.
+#![deny(unsafe_code)]
 
 mod cli;
 
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
 fn run(mut options: Options) -> Result<(), String> {
     init_logging(options.log_level);
     std::panic::set_hook(Box::new(|info| log::error!("{info}")));
-    raise_open_files_limit();
+    wsauth::raise_open_files_limit();
 
     let mut demo_token = None;
     let mut tokens = std::mem::take(&mut options.tokens);
@@ -158,21 +159,4 @@ fn init_logging(level: Option<log::LevelFilter>) {
     let _ = logger
         .with_module_level("tungstenite", level.min(log::LevelFilter::Debug))
         .init();
-}
-
-/// Each connection needs a descriptor, and a session a second one (its
-/// wake-up clone): allow as many as the hard limit does.
-fn raise_open_files_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-        }
-    }
 }

@@ -135,7 +135,7 @@ impl Session<'_> {
     /// The one line a session's end logs.
     fn log_closed(&self, user: &str, started: Instant, end: &End) {
         let code = end.code.map_or("none".to_string(), |c| c.to_string());
-        // Whole numbers only: float formatting would cost the binary 10 KiB.
+        // Whole numbers only: float formatting is large in a small binary.
         let lasted = started.elapsed();
         log::info!(
             "{}: session closed for {user}: {}.{}s, {} in, {} out, close {code} ({})",
@@ -254,7 +254,7 @@ impl Session<'_> {
                             .map(|e| self.on_error(e))
                     } else if quiet_at.is_some_and(|t| now >= t) {
                         quiet = true;
-                        crate::pages::release_unused_stack();
+                        crate::sys::release_unused_stack();
                         self.ws.get_mut().release_inbox();
                         None
                     } else {

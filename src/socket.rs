@@ -1,9 +1,10 @@
 //! Socket writes and waits bounded by a deadline, whatever the socket's own
 //! timeouts say: a peer that stops reading can hold a writer only until then.
 
+use crate::sys;
 use std::io::{self, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Instant;
 
 /// Writes all of `bytes` to `tcp`, giving up with [`io::ErrorKind::TimedOut`]
@@ -41,13 +42,7 @@ impl Write for DeadlineWriter<'_> {
 
 /// One `send` that never blocks and never raises `SIGPIPE`.
 pub(crate) fn send_now(tcp: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
-    let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-    // SAFETY: the pointer and length describe a live slice; the descriptor is owned by `tcp`.
-    let sent = unsafe { libc::send(tcp.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), flags) };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(sent as usize)
+    sys::send_nonblocking(tcp.as_fd(), bytes)
 }
 
 /// Waits until `tcp` is ready for `events` (`POLLIN`, `POLLOUT`), or fails
@@ -62,22 +57,13 @@ pub(crate) fn wait_for(
     if left.is_zero() {
         return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
     }
-    // Round up, so a wait of 0.4 ms is not a busy loop of zero-timeout polls.
-    let millis = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
-    let mut fd = libc::pollfd {
+    let mut fd = [libc::pollfd {
         fd: tcp.as_raw_fd(),
         events,
         revents: 0,
-    };
-    // SAFETY: one valid pollfd, count 1.
-    let ready = unsafe { libc::poll(&mut fd, 1, millis) };
-    if ready < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(())
-        } else {
-            Err(e)
-        };
+    }];
+    match sys::poll(&mut fd, Some(left)) {
+        Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
+        _ => Ok(()),
     }
-    Ok(())
 }

@@ -5,7 +5,8 @@
 //! until its group has been ended: a zombie keeps its pid, so the group's id
 //! cannot be reused by another process while we may still signal it.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use crate::sys;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::process::Child;
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
@@ -38,7 +39,7 @@ struct State {
 impl Shell {
     /// Takes charge of a freshly spawned `sh` (leading its own group).
     pub(super) fn new(child: Child) -> Shell {
-        let exit_fd = pidfd_open(child.id());
+        let exit_fd = sys::pidfd_open(child.id());
         Shell {
             state: Mutex::new(State {
                 child,
@@ -62,7 +63,7 @@ impl Shell {
     pub(super) fn exit(&self) -> Option<bool> {
         let mut state = self.state();
         if state.exited.is_none() && !state.reaped {
-            state.exited = peek_exit(state.child.id());
+            state.exited = sys::peek_exit(state.child.id());
         }
         state.exited
     }
@@ -96,8 +97,8 @@ impl Shell {
     fn signal_group(&self, signal: libc::c_int) {
         let state = self.state();
         if !state.reaped {
-            // SAFETY: the group our unreaped `sh` leads: its id is not reused.
-            unsafe { libc::killpg(state.child.id() as libc::pid_t, signal) };
+            // The group our unreaped `sh` leads: its id is not reused.
+            sys::kill_group(state.child.id() as libc::pid_t, signal);
         }
     }
 
@@ -125,21 +126,6 @@ fn wait_until(limit: Duration, at_most: Duration, mut done: impl FnMut() -> bool
         }
         thread::sleep(pause);
         pause = (pause * 2).min(at_most);
-    }
-}
-
-/// Whether `pid` has exited (and whether it succeeded), without reaping it.
-fn peek_exit(pid: u32) -> Option<bool> {
-    // SAFETY: waitid writes only into the siginfo we pass; WNOWAIT leaves
-    // the child to be reaped later, WNOHANG makes it return at once.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let flags = libc::WEXITED | libc::WNOWAIT | libc::WNOHANG;
-        if libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) != 0 || info.si_pid() == 0
-        {
-            return None;
-        }
-        Some(info.si_code == libc::CLD_EXITED && info.si_status() == 0)
     }
 }
 
@@ -175,46 +161,20 @@ fn live_in_group(stat: &str, pgid: libc::pid_t) -> bool {
     group == Some(pgid) && !matches!(state, "Z" | "X" | "x")
 }
 
-fn pidfd_open(pid: u32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
-    // (close-on-exec), which we own from here on.
-    unsafe {
-        let fd = libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0);
-        (fd >= 0).then(|| OwnedFd::from_raw_fd(fd as RawFd))
-    }
-}
-
 /// Makes our end of a pipe non-blocking (the program's end is its own).
-pub(super) fn set_nonblocking(fd: &impl AsRawFd) {
-    // SAFETY: fcntl on a descriptor the caller owns, with valid flags.
-    unsafe {
-        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        if flags >= 0 {
-            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
-        }
-    }
+pub(super) fn set_nonblocking(fd: &impl AsFd) {
+    sys::set_nonblocking(fd.as_fd());
 }
 
 /// Bytes waiting in a pipe now (0 if it cannot tell).
-pub(super) fn waiting_bytes(fd: &impl AsRawFd) -> usize {
-    let mut waiting: libc::c_int = 0;
-    // SAFETY: FIONREAD writes one int into the one we pass.
-    let ok = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut waiting) } == 0;
-    if ok {
-        usize::try_from(waiting).unwrap_or(0)
-    } else {
-        0
-    }
+pub(super) fn waiting_bytes(fd: &impl AsFd) -> usize {
+    sys::bytes_waiting(fd.as_fd())
 }
 
 /// Waits until one of `fds` is ready (see each one's `revents`) or `timeout`
 /// passes (`None`: no limit). A signal ends the wait early, as a timeout.
 pub(super) fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) {
-    let millis = timeout.map_or(-1, |t| {
-        t.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
-    });
-    // SAFETY: a valid array of pollfds, with its length as the count.
-    if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) } < 0 {
+    if sys::poll(fds, timeout).is_err() {
         fds.iter_mut().for_each(|fd| fd.revents = 0);
     }
 }
@@ -250,7 +210,7 @@ mod tests {
             .is_some()));
         assert_eq!(failed.exit(), Some(false));
         // Still unreaped: its zombie holds the group's id.
-        assert!(peek_exit(failed.pgid() as u32).is_some());
+        assert!(sys::peek_exit(failed.pgid() as u32).is_some());
         let ending = Instant::now();
         failed.end("127.0.0.1:1".parse().unwrap());
         assert!(ending.elapsed() < EXIT_GRACE, "SIGTERM ended the sleep");

@@ -1,5 +1,5 @@
 //! Reading `/proc/self` for the process metrics, in whole numbers (no
-//! floating point: its formatting code alone would cost the binary 10 KiB).
+//! floating point, whose formatting code is large in a small binary).
 
 use std::fmt;
 
@@ -37,7 +37,7 @@ pub fn read() -> Process {
     let stat = std::fs::read_to_string("/proc/self/stat").ok();
     let fields = stat.as_deref().map(stat_fields).unwrap_or_default();
     let field = |n: usize| fields.get(n).and_then(|f| f.parse::<u64>().ok());
-    let per_second = sysconf(libc::_SC_CLK_TCK);
+    let per_second = crate::sys::clock_ticks_per_second();
     let cpu_seconds =
         field(11)
             .zip(field(12))
@@ -76,7 +76,7 @@ fn stat_fields(stat: &str) -> Vec<&str> {
 fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * sysconf(libc::_SC_PAGESIZE)?)
+    Some(pages * crate::sys::page_size()? as u64)
 }
 
 /// The system's boot time in Unix seconds (`btime` in `/proc/stat`).
@@ -84,10 +84,4 @@ fn boot_time() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     stat.lines()
         .find_map(|line| line.strip_prefix("btime ")?.trim().parse().ok())
-}
-
-fn sysconf(name: libc::c_int) -> Option<u64> {
-    // SAFETY: sysconf only reads a system constant.
-    let value = unsafe { libc::sysconf(name) };
-    u64::try_from(value).ok().filter(|&v| v > 0)
 }

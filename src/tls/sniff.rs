@@ -1,10 +1,11 @@
 //! Telling a TLS client from a plain-HTTP one by its first bytes, without
 //! consuming them.
 
+use crate::sys;
 use std::io;
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
-use std::time::Instant;
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::{Duration, Instant};
 
 /// The longest method name recognised as plain HTTP.
 const MAX_METHOD_LEN: usize = 20;
@@ -91,27 +92,18 @@ fn peek_at_least(tcp: &TcpStream, buf: &mut [u8], deadline: Instant) -> io::Resu
 /// One `recv(MSG_PEEK | MSG_WAITALL)`: blocks until `buf` can be filled,
 /// within the socket's read timeout.
 fn peek_waiting(tcp: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    let flags = libc::MSG_PEEK | libc::MSG_WAITALL;
-    // SAFETY: the pointer and length describe a live, writable slice.
-    let n = unsafe { libc::recv(tcp.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
+    sys::peek_wait_all(tcp.as_fd(), buf)
 }
 
 /// Whether the peer has shut down its sending side (a poll that never waits).
 fn peer_closed(tcp: &TcpStream) -> io::Result<bool> {
-    let mut fd = libc::pollfd {
+    let mut fd = [libc::pollfd {
         fd: tcp.as_raw_fd(),
         events: libc::POLLRDHUP,
         revents: 0,
-    };
-    // SAFETY: one valid pollfd, count 1.
-    if unsafe { libc::poll(&mut fd, 1, 0) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(fd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0)
+    }];
+    sys::poll(&mut fd, Some(Duration::ZERO))?;
+    Ok(fd[0].revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0)
 }
 
 fn closed() -> io::Error {
