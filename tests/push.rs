@@ -90,12 +90,13 @@ fn a_sender_to_a_stalled_session_fails_within_the_write_timeout_and_the_wait_is_
     let ws = open(&server, ALICE, 1);
     let handle = server.sessions().list().remove(0).handle;
     let big = vec![0u8; 64 << 20];
-    let started = Instant::now();
     let stuck = {
         let handle = handle.clone();
         std::thread::spawn(move || handle.send(big))
     };
-    assert!(eventually(PATIENCE, || started.elapsed() > Duration::from_millis(300)));
+    // Wait until the big frame is on its way (its bytes fill the client's
+    // receive buffer), so that the small sends below queue behind it.
+    assert!(eventually(PATIENCE, || unread_bytes(ws.get_ref()) >= 64 << 10));
     let senders: Vec<_> = (0..40)
         .map(|_| {
             let handle = handle.clone();
@@ -129,7 +130,16 @@ fn a_sender_to_a_stalled_session_fails_within_the_write_timeout_and_the_wait_is_
     drop(ws);
 }
 
-/// Most senders that wait for one session at once (SPEC: a bounded queue).
+/// Bytes the peer sent that wait unread in `tcp`'s receive buffer.
+fn unread_bytes(tcp: &std::net::TcpStream) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut unread: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int, into `unread`, for an open socket.
+    let done = unsafe { libc::ioctl(tcp.as_raw_fd(), libc::FIONREAD, &mut unread) };
+    if done < 0 { 0 } else { unread as usize }
+}
+
+/// Most senders that wait for one session at once (a bounded queue).
 fn wsauth_waiting_bound() -> usize {
     16
 }
