@@ -121,7 +121,7 @@ mod corpus {
             .join(target);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|entry| entry.unwrap().path())
+            .map(|entry| entry.expect("a corpus entry").path())
             .filter(|path| path.is_file())
             .collect();
         files.sort();
@@ -134,7 +134,7 @@ mod corpus {
         let failed: Vec<String> = corpus(target)
             .into_iter()
             .filter(|path| {
-                let data = std::fs::read(path).unwrap();
+                let data = std::fs::read(path).expect("a readable corpus file");
                 std::panic::catch_unwind(|| exercise(&data)).is_err()
             })
             .map(|path| path.display().to_string())
@@ -164,10 +164,10 @@ mod corpus {
         let data = std::fs::read(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/proxy_header/v2-tcp4"),
         )
-        .unwrap();
+        .expect("the v2 seed");
         assert_eq!(
-            parse_proxy_header(&data[..28]).unwrap(),
-            Progress::Done(Some("192.0.2.1:56324".parse().unwrap()))
+            parse_proxy_header(&data[..28]).expect("a valid header"),
+            Progress::Done("192.0.2.1:56324".parse().ok())
         );
     }
 
@@ -177,16 +177,18 @@ mod corpus {
         let data = std::fs::read(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/request_head/upgrade-bearer"),
         )
-        .unwrap();
-        let head = crate::http::parse_head(&data).unwrap().unwrap();
+        .expect("the upgrade seed");
+        let head = crate::http::parse_head(&data)
+            .expect("a valid head")
+            .expect("a complete head");
         assert!(matches!(
             super::route_with(&head, super::ALL_PATHS),
             crate::router::Route::Upgrade
         ));
         use tungstenite::handshake::machine::TryParse;
         let (_, request) = tungstenite::handshake::server::Request::try_parse(&head.raw)
-            .unwrap()
-            .unwrap();
+            .expect("tungstenite parses it")
+            .expect("a whole request");
         assert_eq!(
             crate::credentials::extract_credentials(&request).token,
             crate::credentials::Presented::Token("alice-s3cret".into())

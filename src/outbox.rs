@@ -174,7 +174,7 @@ mod tests {
             last = outbox.push(&frame, 0);
         }
         outbox.written(150_000);
-        let waiting = outbox.waiting.as_ref().unwrap();
+        let waiting = outbox.waiting.as_ref().expect("bytes wait");
         assert_eq!(waiting.head, 0, "compacted");
         assert_eq!(waiting.bytes.len(), 50_000);
         assert!(outbox.between_frames());

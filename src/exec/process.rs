@@ -212,7 +212,7 @@ mod tests {
         // Still unreaped: its zombie holds the group's id.
         assert!(sys::peek_exit(failed.pgid() as u32).is_some());
         let ending = Instant::now();
-        failed.end("127.0.0.1:1".parse().unwrap());
+        failed.end("127.0.0.1:1".parse().expect("an address"));
         assert!(ending.elapsed() < EXIT_GRACE, "SIGTERM ended the sleep");
         assert!(!group_has_others(failed.pgid()));
         assert_eq!(failed.exit(), Some(false));

@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn a_waiter_gives_up_at_its_deadline_and_enters_once_free() {
         let gate = Arc::new(Gate::new(0u32));
-        let inside = gate.enter(None).unwrap();
+        let inside = gate.enter(None).expect("an open gate");
         let other = Arc::clone(&gate);
         let started = Instant::now();
         let refused = thread::spawn(move || {
@@ -115,18 +115,21 @@ mod tests {
                 .map(|_| ())
         })
         .join()
-        .unwrap();
-        assert_eq!(refused.unwrap_err().kind(), io::ErrorKind::TimedOut);
+        .expect("the thread");
+        assert_eq!(
+            refused.expect_err("refused at its deadline").kind(),
+            io::ErrorKind::TimedOut
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
         drop(inside);
-        *gate.enter(Some(Instant::now())).unwrap() += 1;
-        assert_eq!(*gate.enter(None).unwrap(), 1);
+        *gate.enter(Some(Instant::now())).expect("an open gate") += 1;
+        assert_eq!(*gate.enter(None).expect("an open gate"), 1);
     }
 
     #[test]
     fn waiters_are_woken_when_the_gate_is_freed() {
         let gate = Arc::new(Gate::new(Vec::new()));
-        let inside = gate.enter(None).unwrap();
+        let inside = gate.enter(None).expect("an open gate");
         let waiters: Vec<_> = (0..4)
             .map(|i| {
                 let gate = Arc::clone(&gate);
@@ -134,7 +137,11 @@ mod tests {
             })
             .collect();
         drop(inside);
-        assert!(waiters.into_iter().all(|w| w.join().unwrap()));
-        assert_eq!(gate.enter(None).unwrap().len(), 4);
+        assert!(
+            waiters
+                .into_iter()
+                .all(|w| w.join().expect("a waiter thread"))
+        );
+        assert_eq!(gate.enter(None).expect("an open gate").len(), 4);
     }
 }

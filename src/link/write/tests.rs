@@ -27,7 +27,7 @@ fn close_frames_are_what_tungstenite_formats() {
             code: 1008.into(),
             reason: cut.to_string().into(),
         }));
-        frame.format(&mut expected).unwrap();
+        frame.format(&mut expected).expect("a frame formats");
         assert_eq!(close_frame_bytes(1008, reason), expected, "{reason}");
     }
 }
