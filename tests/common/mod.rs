@@ -2,6 +2,7 @@
 //! or through tungstenite's client.
 #![allow(dead_code)]
 
+pub mod bus;
 pub mod frames;
 #[cfg(feature = "jwt")]
 pub mod jwt;
