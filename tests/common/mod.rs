@@ -41,8 +41,7 @@ pub fn grant(user: &str, token: &str, expires: Option<u64>) -> Grant {
 
 /// A server on 127.0.0.1:0 that knows alice and bob.
 pub fn start(config: Config) -> Server {
-    let store = TokenStore::new(vec![grant("alice", ALICE, None), grant("bob", BOB, None)]);
-    Server::start("127.0.0.1:0", config, store).expect("server starts")
+    start_echo(config, wsauth::Echo::GREETING, wsauth::Echo::PREFIX)
 }
 
 /// Like [`start`], with the echo's greeting and prefix of a test's choice.

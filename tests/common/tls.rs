@@ -113,13 +113,8 @@ impl Drop for Pair {
 }
 
 /// A TLS server on 127.0.0.1:0 that knows alice and bob, with `config`.
-pub fn start_tls(mut config: Config, pair: &Pair) -> Server {
-    config.tls = Some(pair.settings());
-    let store = TokenStore::new(vec![
-        grant("alice", super::ALICE, None),
-        grant("bob", super::BOB, None),
-    ]);
-    Server::start("127.0.0.1:0", config, store).expect("server starts")
+pub fn start_tls(config: Config, pair: &Pair) -> Server {
+    start_tls_echo(config, pair, wsauth::Echo::GREETING, wsauth::Echo::PREFIX)
 }
 
 /// Like [`start_tls`], with an echo that neither greets nor prefixes.
