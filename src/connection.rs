@@ -2,7 +2,7 @@
 //! `--proxy-protocol`), with TLS the TLS handshake, and the head; work out
 //! who the client is, route the request, answer or upgrade.
 
-use crate::client_ip::identify_client;
+use crate::client_ip::{Client, identify_client};
 use crate::handshake::{Upgraded, redact_target, upgrade};
 use crate::http::{
     Answer, HeadError, MAX_HEAD_BYTES, RequestHead, header_lines, read_request_head, send_answer,
@@ -53,20 +53,7 @@ pub fn read_and_route(
     if let Some(ticket) = ticket {
         shared.pending.answering(ticket);
     }
-    // The one place that decides who the client is: logs, the throttle and
-    // the session (REMOTE_ADDR) all use `peer` from here on.
-    let client = if shared.config.trusted_proxies.contains(source.ip()) {
-        identify_client(
-            source.ip(),
-            &shared.config.trusted_proxies,
-            header_lines(&head.raw),
-        )
-    } else {
-        crate::client_ip::Client {
-            ip: source.ip().to_canonical(),
-            host: None,
-        }
-    };
+    let client = who_is_the_client(source.ip(), &head, shared);
     // The port is the TCP peer's, or the one a PROXY header gave.
     let peer = SocketAddr::new(client.ip, source.port());
     let paths = Paths {
@@ -90,6 +77,21 @@ pub fn read_and_route(
     );
     let _ = send_answer(&stream, &answer);
     None
+}
+
+/// The one place that decides who the client is: logs, the throttle and
+/// the session (REMOTE_ADDR) all use its address from here on. Headers
+/// count only from a trusted proxy.
+fn who_is_the_client(source: IpAddr, head: &RequestHead, shared: &Shared) -> Client {
+    let proxies = &shared.config.trusted_proxies;
+    if proxies.contains(source) {
+        identify_client(source, proxies, header_lines(&head.raw))
+    } else {
+        Client {
+            ip: source.to_canonical(),
+            host: None,
+        }
+    }
 }
 
 /// Reads the request head within the deadline and `budget` bytes; answers

@@ -136,64 +136,85 @@ impl<B: Backlog> Flusher<B> {
         let mut links: Vec<Arc<B>> = Vec::new();
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut next_tick = Instant::now() + TICK;
-        loop {
-            {
-                let mut list = self.list();
-                if list.stopped {
-                    return;
-                }
-                if list.woken {
-                    // The one byte `add` wrote: the read cannot block.
-                    let _ = wake.read(&mut [0u8; 8]);
-                    list.woken = false;
-                }
-                links.append(&mut list.added);
-            }
-            fds.clear();
-            let pollfd = |fd, events| libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            };
-            fds.push(pollfd(wake.as_raw_fd(), libc::POLLIN));
-            fds.extend(
-                links
-                    .iter()
-                    .map(|link| pollfd(link.socket(), libc::POLLOUT)),
-            );
-            let first = links.iter().map(|link| link.flush_deadline()).min();
-            let left = first.map_or(next_tick, |at| at.min(next_tick));
-            let left = left.saturating_duration_since(Instant::now());
-            if crate::sys::poll(&mut fds, Some(left)).is_err() {
+        while self.take_added(&mut wake, &mut links) {
+            if wait_for_room(&wake, &links, &mut fds, next_tick).is_err() {
                 // A signal: look again.
                 continue;
             }
-            let now = Instant::now();
-            let mut stuck = false;
-            let mut index = 0;
-            links.retain(|link| {
-                index += 1;
-                if fds[index].revents == 0 && link.flush_deadline() > now {
-                    return true;
-                }
-                match link.flush_queued() {
-                    Flushed::Done => false,
-                    Flushed::More => true,
-                    Flushed::Stuck => {
-                        stuck = true;
-                        true
-                    }
-                }
-            });
-            if stuck {
+            if flush_ready(&mut links, &fds) {
                 // The socket takes bytes but another thread holds the TLS
                 // state for a moment: do not spin on it.
                 std::thread::sleep(Duration::from_millis(1));
             }
-            if now >= next_tick {
+            if Instant::now() >= next_tick {
                 upkeep();
                 next_tick = Instant::now() + TICK;
             }
         }
     }
+
+    /// Moves the sessions handed over since the last look into `links`;
+    /// `false` once the flusher is stopped.
+    fn take_added(&self, wake: &mut PipeReader, links: &mut Vec<Arc<B>>) -> bool {
+        let mut list = self.list();
+        if list.stopped {
+            return false;
+        }
+        if list.woken {
+            // The one byte `add` wrote: the read cannot block.
+            let _ = wake.read(&mut [0u8; 8]);
+            list.woken = false;
+        }
+        links.append(&mut list.added);
+        true
+    }
+}
+
+/// Waits until the pipe is woken, a socket in `links` takes bytes, the
+/// first flush deadline or `next_tick`; `fds` holds the pipe, then one
+/// entry per link, in order.
+fn wait_for_room<B: Backlog>(
+    wake: &PipeReader,
+    links: &[Arc<B>],
+    fds: &mut Vec<libc::pollfd>,
+    next_tick: Instant,
+) -> std::io::Result<usize> {
+    let pollfd = |fd, events| libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    fds.clear();
+    fds.push(pollfd(wake.as_raw_fd(), libc::POLLIN));
+    fds.extend(
+        links
+            .iter()
+            .map(|link| pollfd(link.socket(), libc::POLLOUT)),
+    );
+    let first = links.iter().map(|link| link.flush_deadline()).min();
+    let until = first.map_or(next_tick, |at| at.min(next_tick));
+    crate::sys::poll(fds, Some(until.saturating_duration_since(Instant::now())))
+}
+
+/// Flushes each link whose socket has room or whose deadline passed, and
+/// lets go of those with nothing left; whether one was stuck on its lock.
+fn flush_ready<B: Backlog>(links: &mut Vec<Arc<B>>, fds: &[libc::pollfd]) -> bool {
+    let now = Instant::now();
+    let mut stuck = false;
+    let mut index = 0;
+    links.retain(|link| {
+        index += 1;
+        if fds[index].revents == 0 && link.flush_deadline() > now {
+            return true;
+        }
+        match link.flush_queued() {
+            Flushed::Done => false,
+            Flushed::More => true,
+            Flushed::Stuck => {
+                stuck = true;
+                true
+            }
+        }
+    });
+    stuck
 }

@@ -5,8 +5,8 @@
 //! thread that accepted it:
 //!
 //! 1. `listener::Listener::connection_thread` accepts it;
-//! 2. `server::admit` applies the per-IP cap and `--max-connections`, and
-//!    `server::run_connection` runs the rest, catching a panic;
+//! 2. `admit::connection` applies the per-IP cap and `--max-connections`,
+//!    and `admit::run_connection` runs the rest, catching a panic;
 //! 3. `connection::read_and_route` reads a `proxy_protocol` header if
 //!    configured, the TLS handshake (`tls`) and the head (`http`), asks
 //!    `client_ip` who the client is, and routes with `router::route_with`:
@@ -45,6 +45,7 @@
 // Only `sys` may use `unsafe`: every OS call std lacks is a safe function there.
 #![deny(unsafe_code)]
 
+mod admit;
 pub mod auth;
 #[cfg(feature = "redis")]
 pub mod bus;

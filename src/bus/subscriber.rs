@@ -22,50 +22,66 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Runs until the bus stops.
 pub(super) fn run(bus: &Bus, sessions: &Sessions, max_message_bytes: usize) {
     let shown = bus.settings.shown.clone();
-    let mut backoff = FIRST_BACKOFF;
-    // When the bus was lost (or the start), and whether that was said.
-    let mut down_since = Instant::now();
-    let mut warned = false;
-    let mut ever_up = false;
+    let mut outage = Outage {
+        backoff: FIRST_BACKOFF,
+        since: Instant::now(),
+        warned: false,
+        ever_up: false,
+    };
     while !bus.stopping.load(Ordering::SeqCst) {
         let mut connection = match bus.connect(PING_AFTER) {
             Ok(connection) => connection,
             Err(e) => {
-                if !warned {
-                    log::warn!("bus: cannot reach {shown}: {}; retrying", scrub(bus, &e));
-                    warned = true;
-                }
-                pause(bus, backoff);
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                outage.retry(bus, &format!("cannot reach {shown}: {}", scrub(bus, &e)));
                 continue;
             }
         };
         let mut pubsub = connection.as_pubsub();
-        if let Err(e) = subscribe(&mut pubsub, &bus.settings.prefix) {
-            if !warned {
-                log::warn!(
-                    "bus: cannot subscribe on {shown}: {}; retrying",
-                    scrub(bus, &e)
-                );
-                warned = true;
-            }
-            pause(bus, backoff);
-            backoff = (backoff * 2).min(MAX_BACKOFF);
+        let subscribed = subscribe(&mut pubsub, &bus.settings.prefix)
+            .map_err(|e| scrub(bus, &e))
+            .and_then(|()| confirm(bus, &mut pubsub, sessions, max_message_bytes));
+        if let Err(why) = subscribed {
+            outage.retry(bus, &format!("cannot subscribe on {shown}: {why}"));
             continue;
         }
-        if let Err(why) = confirm(bus, &mut pubsub, sessions, max_message_bytes) {
-            if !warned {
-                log::warn!("bus: cannot subscribe on {shown}: {why}; retrying");
-                warned = true;
-            }
-            pause(bus, backoff);
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-            continue;
+        outage.end(bus, &shown);
+        let lost = listen(bus, &mut pubsub, sessions, max_message_bytes);
+        bus.set_connected(false);
+        outage.since = Instant::now();
+        if let Some(e) = lost {
+            log::warn!("bus: lost {shown}: {}; reconnecting", scrub(bus, &e));
+            outage.warned = true;
         }
+    }
+    bus.set_connected(false);
+}
+
+/// The time without a working subscription (or since the start), and
+/// whether it was said: one warning per outage, not per retry.
+struct Outage {
+    backoff: Duration,
+    since: Instant,
+    warned: bool,
+    ever_up: bool,
+}
+
+impl Outage {
+    /// After a failed attempt: warns the first time, waits, backs off.
+    fn retry(&mut self, bus: &Bus, why: &str) {
+        if !self.warned {
+            log::warn!("bus: {why}; retrying");
+            self.warned = true;
+        }
+        pause(bus, self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// The subscription works: the bus is up, and says so.
+    fn end(&mut self, bus: &Bus, shown: &str) {
         bus.set_connected(true);
-        if ever_up {
+        if self.ever_up {
             bus.metrics.bus_reconnected();
-            let gap = down_since.elapsed();
+            let gap = self.since.elapsed();
             log::info!(
                 "bus: back on {shown} after {}.{} s",
                 gap.as_secs(),
@@ -74,16 +90,8 @@ pub(super) fn run(bus: &Bus, sessions: &Sessions, max_message_bytes: usize) {
         } else {
             log::info!("bus: subscribed on {shown}");
         }
-        (ever_up, warned, backoff) = (true, false, FIRST_BACKOFF);
-        let lost = listen(bus, &mut pubsub, sessions, max_message_bytes);
-        bus.set_connected(false);
-        down_since = Instant::now();
-        if let Some(e) = lost {
-            log::warn!("bus: lost {shown}: {}; reconnecting", scrub(bus, &e));
-            warned = true;
-        }
+        (self.ever_up, self.warned, self.backoff) = (true, false, FIRST_BACKOFF);
     }
-    bus.set_connected(false);
 }
 
 /// One pattern, `P:*`, for every channel: an ACL user limited to
