@@ -135,8 +135,22 @@ fn log_panic(peer: SocketAddr, panic: &(dyn std::any::Any + Send)) {
 /// socket buffer, and no waiting for the client. A TLS client is only
 /// closed: a plain-text answer means nothing to it, and a TLS handshake
 /// here would hold up the accept thread.
-fn refuse_busy(mut stream: &TcpStream, peer: SocketAddr, shared: &Shared) {
+fn refuse_busy(stream: &TcpStream, peer: SocketAddr, shared: &Shared) {
     log::info!("{peer}: rejected: too many connections");
+    answer_503(stream, shared);
+}
+
+/// Refuses a connection the OS gave no thread to (`kernel.pid_max`, a
+/// cgroup's `pids.max`, `RLIMIT_NPROC`...), as [`refuse_busy`] does a full
+/// server, at once on the accepting thread; the listener logs it, once a
+/// second at most.
+pub fn refuse_no_thread(stream: TcpStream, _peer: SocketAddr, shared: &Shared) {
+    shared.metrics.rejected(RejectionReason::NoThread);
+    shared.pending.note_no_thread();
+    answer_503(&stream, shared);
+}
+
+fn answer_503(mut stream: &TcpStream, shared: &Shared) {
     #[cfg(feature = "tls")]
     if shared.config.tls.is_some() {
         return;

@@ -83,6 +83,7 @@ mod socket;
 mod state;
 #[allow(unsafe_code)]
 mod sys;
+mod thread_limits;
 mod throttle;
 #[cfg(feature = "tls")]
 pub mod tls;

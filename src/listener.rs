@@ -8,7 +8,10 @@
 //! stack, and every such change interrupts the other CPUs (see
 //! docs/performance.md).
 //! A thread that takes a connection while no other thread is waiting in
-//! `accept` starts one first, so someone always accepts; a thread waits at
+//! `accept` starts one first, so someone always accepts. When the OS
+//! refuses that thread, the connection is refused at once (a 503) and this
+//! thread stays the one accepting: at the thread ceiling sessions go on,
+//! newcomers get an answer, and service resumes as threads end. A thread waits at
 //! most [`IDLE_THREAD_WAIT`] for a connection while others wait too, and at
 //! most [`MAX_IDLE_THREADS`] wait at once.
 
@@ -31,13 +34,21 @@ pub const MAX_IDLE_THREADS: usize = 64;
 /// line) needs a fraction of it, and only touched pages cost memory.
 const CONNECTION_STACK_BYTES: usize = 128 * 1024;
 
-/// What a connection thread runs for each connection it accepts.
+/// What a connection thread runs for a connection it accepts.
 pub type Serve = dyn Fn(TcpStream, SocketAddr) + Send + Sync;
+
+/// What to do with an accepted connection.
+pub struct Accept {
+    /// Serve it, its session included, on this thread.
+    pub serve: Box<Serve>,
+    /// Refuse it at once: the OS would start no thread to accept after this one.
+    pub refuse: Box<Serve>,
+}
 
 /// The listening socket, shared by the connection threads.
 pub struct Listener {
     socket: TcpListener,
-    serve: Box<Serve>,
+    accept: Accept,
     /// Threads blocked in `accept`.
     waiting: AtomicUsize,
     /// Connection threads alive; apart, so that a thread counts itself out
@@ -48,7 +59,7 @@ pub struct Listener {
 
 impl Listener {
     /// Binds `addr`; accepting starts with [`Listener::start`].
-    pub fn bind(addr: impl ToSocketAddrs, serve: Box<Serve>) -> io::Result<Arc<Listener>> {
+    pub fn bind(addr: impl ToSocketAddrs, accept: Accept) -> io::Result<Arc<Listener>> {
         let socket = TcpListener::bind(addr)?;
         // `accept` honours the receive timeout (Linux): a waiting thread
         // wakes now and then to see whether it is still needed. Accepted
@@ -58,7 +69,7 @@ impl Listener {
         sys::set_no_delay(socket.as_fd())?;
         Ok(Arc::new(Listener {
             socket,
-            serve,
+            accept,
             waiting: AtomicUsize::new(0),
             threads: Arc::new(AtomicUsize::new(0)),
             stopping: AtomicBool::new(false),
@@ -116,13 +127,12 @@ impl Listener {
             }
             match accepted {
                 Ok((stream, peer)) => {
-                    if others_waiting == 0
-                        && let Err(e) = self.spawn_thread()
-                    {
-                        // The next thread to finish its connection accepts again.
-                        log::warn!("cannot start a connection thread: {e}");
+                    if others_waiting == 0 && self.spawn_thread().is_err() {
+                        // No one would accept while this thread serves.
+                        (self.accept.refuse)(stream, peer);
+                        continue;
                     }
-                    (self.serve)(stream, peer);
+                    (self.accept.serve)(stream, peer);
                     if self.waiting.load(Ordering::SeqCst) >= MAX_IDLE_THREADS {
                         break;
                     }

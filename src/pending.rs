@@ -119,6 +119,8 @@ struct Summaries {
     others: u64,
     /// Connections closed to make room: last line, count since.
     evicted: Option<(Instant, u64)>,
+    /// Connections answered 503 for want of a thread: last line, count since.
+    no_thread: Option<(Instant, u64)>,
 }
 
 /// The pending connections of one server.
@@ -286,17 +288,14 @@ impl Pending {
     }
 
     fn note_eviction(&self) {
-        let now = Instant::now();
         let mut summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
-        let (last, count) = summaries
-            .evicted
-            .get_or_insert((now.checked_sub(LOG_EVERY).unwrap_or(now), 0));
-        *count += 1;
-        if now.duration_since(*last) >= LOG_EVERY {
-            log_evictions(*count);
-            *last = now;
-            *count = 0;
-        }
+        count_and_log(&mut summaries.evicted, log_evictions);
+    }
+
+    /// A connection answered 503 because the OS would start no thread.
+    pub fn note_no_thread(&self) {
+        let mut summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
+        count_and_log(&mut summaries.no_thread, log_no_thread);
     }
 
     /// Writes the summary lines that are due (all of them when `all`, as the
@@ -325,19 +324,39 @@ impl Pending {
             );
             summaries.others = 0;
         }
-        if let Some((last, count)) = summaries.evicted.as_mut()
-            && *count > 0
-            && now.duration_since(*last) >= LOG_EVERY
-        {
-            log_evictions(*count);
-            *last = now;
-            *count = 0;
-        }
+        log_if_due(&mut summaries.evicted, now, log_evictions);
+        log_if_due(&mut summaries.no_thread, now, log_no_thread);
+    }
+}
+
+/// Counts one more in `summary`, and writes its line if a second has passed
+/// since the last (the first one at once).
+fn count_and_log(summary: &mut Option<(Instant, u64)>, log: fn(u64)) {
+    let now = Instant::now();
+    let (_, count) = summary.get_or_insert((now.checked_sub(LOG_EVERY).unwrap_or(now), 0));
+    *count += 1;
+    log_if_due(summary, now, log);
+}
+
+fn log_if_due(summary: &mut Option<(Instant, u64)>, now: Instant, log: fn(u64)) {
+    if let Some((last, count)) = summary.as_mut()
+        && *count > 0
+        && now.duration_since(*last) >= LOG_EVERY
+    {
+        log(*count);
+        *last = now;
+        *count = 0;
     }
 }
 
 fn log_refusals(ip: IpAddr, count: u64, cap: usize) {
     log::info!("{ip}: closed {count} connection(s) past --max-pending-per-ip {cap}");
+}
+
+fn log_no_thread(count: u64) {
+    log::warn!(
+        "answered 503 to {count} connection(s) for want of a thread: the OS refused one (a limit on threads or processes reached)"
+    );
 }
 
 fn log_evictions(count: u64) {

@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::flusher::Flusher;
 use crate::handler::{Echo, Handler, SessionInfo};
-use crate::listener::Listener;
+use crate::listener::{Accept, Listener};
 use crate::metrics::Metrics;
 use crate::pending::Pending;
 use crate::publish::Publisher;
@@ -102,6 +102,7 @@ impl Server {
             )
             .max_message_size(Some(config.max_message_bytes))
             .max_frame_size(Some(config.max_message_bytes));
+        crate::thread_limits::warn_if_below(config.max_connections);
         let pending_cap = config.max_pending_per_ip;
         let config_outbox = config
             .max_outbox_bytes
@@ -122,9 +123,14 @@ impl Server {
             #[cfg(feature = "redis")]
             bus: Default::default(),
         });
-        let serve_shared = shared.clone();
+        let (serve_shared, refuse_shared) = (shared.clone(), shared.clone());
         let serve = move |stream, peer| admit::connection(stream, peer, &serve_shared);
-        let listener = Listener::bind(&addr, Box::new(serve)).map_err(|source| Error::Bind {
+        let refuse = move |stream, peer| admit::refuse_no_thread(stream, peer, &refuse_shared);
+        let accept = Accept {
+            serve: Box::new(serve),
+            refuse: Box::new(refuse),
+        };
+        let listener = Listener::bind(&addr, accept).map_err(|source| Error::Bind {
             addr: addr.to_string(),
             source,
         })?;

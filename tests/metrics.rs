@@ -37,7 +37,7 @@ fn scrape(addr: SocketAddr) -> BTreeMap<String, f64> {
 }
 
 /// Every `reason` of `wsauth_rejections_total`, as the metrics document them.
-const REJECTION_REASONS: [&str; 11] = [
+const REJECTION_REASONS: [&str; 12] = [
     "missing_token",
     "invalid_token",
     "throttled",
@@ -49,6 +49,7 @@ const REJECTION_REASONS: [&str; 11] = [
     "timeout",
     "pending_per_ip",
     "evicted",
+    "no_thread",
 ];
 
 fn rejections(addr: SocketAddr) -> BTreeMap<&'static str, f64> {

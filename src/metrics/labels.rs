@@ -27,11 +27,13 @@ pub enum RejectionReason {
     PendingPerIp,
     /// The oldest connection not yet a session, closed to make room.
     Evicted,
+    /// The OS would start no thread for the connection: 503.
+    NoThread,
 }
 
 impl RejectionReason {
     /// Every reason, in the order they are rendered.
-    pub const ALL: [RejectionReason; 11] = [
+    pub const ALL: [RejectionReason; 12] = [
         RejectionReason::MissingToken,
         RejectionReason::InvalidToken,
         RejectionReason::Throttled,
@@ -43,6 +45,7 @@ impl RejectionReason {
         RejectionReason::Timeout,
         RejectionReason::PendingPerIp,
         RejectionReason::Evicted,
+        RejectionReason::NoThread,
     ];
 
     /// The `reason` label value.
@@ -59,6 +62,7 @@ impl RejectionReason {
             RejectionReason::Timeout => "timeout",
             RejectionReason::PendingPerIp => "pending_per_ip",
             RejectionReason::Evicted => "evicted",
+            RejectionReason::NoThread => "no_thread",
         }
     }
 }
