@@ -55,14 +55,15 @@ impl Drop for Cgroup {
     }
 }
 
-/// The binary, started inside `cgroup` (sh joins it, then execs wsauth).
-fn serve_in(cgroup: &Cgroup) -> (Wsauth, SocketAddr) {
+/// The binary, started inside `cgroup` (sh joins it, then execs wsauth),
+/// with `extra` flags; its address once it listens on `scheme`.
+fn serve_in(cgroup: &Cgroup, extra: &[&str], scheme: &str) -> (Wsauth, SocketAddr) {
     let join = format!(
         "echo $$ > {}/cgroup.procs && exec \"$0\" \"$@\"",
         cgroup.0.display()
     );
     let token = format!("alice:{ALICE}");
-    let args = [
+    let mut args = vec![
         "-c",
         &join,
         env!("CARGO_BIN_EXE_wsauth"),
@@ -74,8 +75,9 @@ fn serve_in(cgroup: &Cgroup) -> (Wsauth, SocketAddr) {
         "--max-connections",
         "1000",
     ];
+    args.extend_from_slice(extra);
     let mut wsauth = Wsauth::spawn_program("/bin/sh".as_ref(), &args, &[]);
-    let addr = wsauth.listen_addr();
+    let addr = wsauth.listen_addr_of(scheme);
     (wsauth, addr)
 }
 
@@ -84,7 +86,7 @@ fn at_the_thread_ceiling_newcomers_get_503_sessions_go_on_and_service_resumes() 
     let Some(cgroup) = Cgroup::create("ceiling", PIDS_MAX) else {
         return;
     };
-    let (wsauth, addr) = serve_in(&cgroup);
+    let (wsauth, addr) = serve_in(&cgroup, &[], "http");
     let started = Instant::now();
     // Sessions until the OS refuses a thread: every upgrade gets an answer.
     let mut sessions = Vec::new();
@@ -177,8 +179,56 @@ fn a_limit_of_threads_below_max_connections_is_not_warned_of_when_it_fits() {
     let Some(cgroup) = Cgroup::create("roomy", 5000) else {
         return;
     };
-    let (wsauth, addr) = serve_in(&cgroup);
+    let (wsauth, addr) = serve_in(&cgroup, &[], "http");
     assert_eq!(status(&get(addr, "/healthz", &[])), 200);
     let (_, stderr) = wsauth.stop();
     assert!(!stderr.contains("is past what"), "{stderr}");
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn at_the_thread_ceiling_a_tls_newcomer_is_closed_at_once() {
+    use common::handshake;
+    use common::tls::{BOTH, Pair, try_tls_connect};
+    let Some(cgroup) = Cgroup::create("ceiling-tls", PIDS_MAX) else {
+        return;
+    };
+    let pair = Pair::new();
+    let tls = ["--tls-cert", pair.cert_arg(), "--tls-key", pair.key_arg()];
+    let (wsauth, addr) = serve_in(&cgroup, &tls, "https");
+    let bearer = format!("Bearer {ALICE}");
+    let headers = [("Authorization", bearer.as_str())];
+    let url = format!("wss://{addr}/ws");
+    let mut sessions = Vec::new();
+    let mut refused = 0;
+    for _ in 0..PIDS_MAX + 10 {
+        let asked = Instant::now();
+        match try_tls_connect(addr, &pair.der, BOTH) {
+            Ok(tls) => {
+                let (mut ws, _) = handshake(&url, &headers, tls).expect("a session");
+                assert_eq!(next_text(&mut ws), "Hello alice");
+                sessions.push(ws);
+            }
+            // Closed before any TLS byte: no plain answer to a TLS client.
+            Err(e) => {
+                let waited = asked.elapsed();
+                assert!(waited < PATIENCE / 2, "closed only after {waited:?}: {e}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        refused >= 10,
+        "{} sessions, {refused} refused",
+        sessions.len()
+    );
+    for mut ws in sessions.drain(..5) {
+        let _ = ws.close(None);
+        while ws.read().is_ok() {}
+    }
+    let resumed = eventually(PATIENCE, || try_tls_connect(addr, &pair.der, BOTH).is_ok());
+    assert!(resumed, "no TLS handshake after five sessions ended");
+    drop(sessions);
+    let (_, stderr) = wsauth.stop();
+    assert!(stderr.contains("for want of a thread"), "{stderr}");
 }
