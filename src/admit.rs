@@ -144,12 +144,14 @@ fn refuse_busy(stream: &TcpStream, peer: SocketAddr, shared: &Shared) {
 /// cgroup's `pids.max`, `RLIMIT_NPROC`...), as [`refuse_busy`] does a full
 /// server, at once on the accepting thread; the listener logs it, once a
 /// second at most.
+#[inline(never)]
 pub fn refuse_no_thread(stream: TcpStream, _peer: SocketAddr, shared: &Shared) {
     shared.metrics.rejected(RejectionReason::NoThread);
     shared.pending.note_no_thread();
     answer_503(&stream, shared);
 }
 
+#[inline(never)]
 fn answer_503(mut stream: &TcpStream, shared: &Shared) {
     #[cfg(feature = "tls")]
     if shared.config.tls.is_some() {

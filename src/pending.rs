@@ -354,9 +354,7 @@ fn log_refusals(ip: IpAddr, count: u64, cap: usize) {
 }
 
 fn log_no_thread(count: u64) {
-    log::warn!(
-        "answered 503 to {count} connection(s) for want of a thread: the OS refused one (a limit on threads or processes reached)"
-    );
+    log::warn!("answered 503 to {count} connection(s): no thread");
 }
 
 fn log_evictions(count: u64) {

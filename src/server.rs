@@ -13,7 +13,7 @@ use crate::pending::Pending;
 use crate::publish::Publisher;
 use crate::push::Sessions;
 use crate::registry::Registry;
-use crate::state::Shared;
+use crate::state::{MakeHandler, Shared};
 use crate::throttle::Throttle;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -84,9 +84,30 @@ impl Server {
     /// ```
     pub fn start_with_handler<H: Handler + 'static>(
         addr: impl ToSocketAddrs + std::fmt::Display,
-        mut config: Config,
+        config: Config,
         auth: impl Authenticator + 'static,
         make_handler: impl Fn(&SessionInfo) -> H + Send + Sync + 'static,
+    ) -> Result<Server, Error> {
+        let shown = addr.to_string();
+        let resolved = addr.to_socket_addrs().map(Vec::from_iter);
+        let addrs = resolved.map_err(|source| Error::Bind {
+            addr: shown.clone(),
+            source,
+        })?;
+        let make_handler = Box::new(move |info: &SessionInfo| -> Box<dyn Handler> {
+            Box::new(make_handler(info))
+        });
+        Server::start_boxed(&addrs, shown, config, Arc::new(auth), make_handler)
+    }
+
+    /// The start itself, the same code whatever the handler and the
+    /// authenticator (one copy in the binary, not one per handler type).
+    fn start_boxed(
+        addrs: &[SocketAddr],
+        shown: String,
+        mut config: Config,
+        auth: Arc<dyn Authenticator>,
+        make_handler: Box<MakeHandler>,
     ) -> Result<Server, Error> {
         config.handshake_timeout = config.handshake_timeout.min(MAX_TIMEOUT);
         config.idle_timeout = config.idle_timeout.map(|t| t.min(MAX_TIMEOUT));
@@ -111,10 +132,10 @@ impl Server {
         let shared = Arc::new(Shared {
             throttle: Throttle::new(config.max_auth_failures),
             config,
-            auth: Arc::new(auth),
+            auth,
             registry: Arc::new(Registry::default()),
             ws_config,
-            make_handler: Box::new(move |info| Box::new(make_handler(info))),
+            make_handler,
             open: AtomicUsize::new(0),
             metrics: Arc::new(Metrics::default()),
             pending: Pending::new(pending_cap),
@@ -130,8 +151,8 @@ impl Server {
             serve: Box::new(serve),
             refuse: Box::new(refuse),
         };
-        let listener = Listener::bind(&addr, accept).map_err(|source| Error::Bind {
-            addr: addr.to_string(),
+        let listener = Listener::bind(addrs, accept).map_err(|source| Error::Bind {
+            addr: shown,
             source,
         })?;
         let server = Server {

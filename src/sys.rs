@@ -16,7 +16,7 @@ pub use memory::{PAGE_BYTES, Page, discard_pages, page_bytes, page_size, release
 pub use net::peek_wait_all;
 pub use net::{peek_byte, send_nonblocking, set_no_delay, set_receive_timeout, shutdown_both};
 pub use process::{
-    bytes_waiting, clock_ticks_per_second, kill_group, peek_exit, pidfd_open,
+    bytes_waiting, clock_ticks_per_second, kill_group, peek_exit, pidfd_open, process_limit,
     raise_open_files_limit, set_nonblocking,
 };
 

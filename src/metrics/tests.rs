@@ -53,7 +53,7 @@ fn every_rejection_reason_has_one_line() {
         .lines()
         .filter(|l| l.starts_with("wsauth_rejections_total{"))
         .count();
-    assert_eq!(lines, 11);
+    assert_eq!(lines, 12);
     for reason in RejectionReason::ALL {
         let line = format!("wsauth_rejections_total{{reason=\"{}\"}} 0", reason.label());
         assert!(text.contains(&line), "{line}");

@@ -1,7 +1,7 @@
 //! Processes and descriptors as std does not offer them: signals to a
 //! process group, an exit seen without reaping, a descriptor that becomes
 //! readable at an exit, pipes made non-blocking and asked what they hold,
-//! a system constant, the limit of open files.
+//! a system constant, the limits of open files and of processes.
 
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -104,6 +104,24 @@ pub fn raise_open_files_limit() {
             libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
+}
+
+/// How many processes (threads, on Linux) this process's user may have:
+/// the soft `RLIMIT_NPROC`; `None` when unlimited, or not enforced (root).
+pub fn process_limit() -> Option<usize> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: geteuid takes nothing; getrlimit only writes the struct we pass.
+    let (root, got) = unsafe {
+        (
+            libc::geteuid() == 0,
+            libc::getrlimit(libc::RLIMIT_NPROC, &mut limit),
+        )
+    };
+    let unlimited = root || got != 0 || limit.rlim_cur == libc::RLIM_INFINITY;
+    (!unlimited).then(|| usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX))
 }
 
 #[cfg(test)]
