@@ -21,10 +21,12 @@ mod first_message;
 /// How long we wait for the peer's answer to a close frame we sent.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// A session quiet this long gives back, once per quiet spell, the stack
-/// pages its thread touched deeper down (the handshake's) and its inbox.
-/// A session with a message every second or two pays a wake-up for it each
-/// time; an idle one pays once.
+/// pages its thread touched deeper down (the handshake's) and its inbox:
+/// an idle session pays one wake-up for it, a chatty one none.
 const QUIET_AFTER: Duration = Duration::from_secs(1);
+/// Until the first release (the handshake's pages) the spell is shorter, so
+/// that in a storm of reconnects the peak stays near the settled figure.
+const FIRST_QUIET_AFTER: Duration = Duration::from_millis(100);
 
 /// How a session ended, for the log and the handler.
 struct End {
@@ -146,11 +148,12 @@ impl Session<'_> {
         let idle = self.shared.config.idle_timeout;
         let mut last_heard = Instant::now();
         let (mut pinged, mut quiet) = (false, false);
+        let mut quiet_after = FIRST_QUIET_AFTER;
         loop {
             let idle_at = idle.map(|t| last_heard + t);
             let ping_at = idle.filter(|_| !pinged).map(|t| last_heard + t / 2);
             let expires_at = self.link.expires().map(instant_of);
-            let quiet_at = (!quiet).then(|| last_heard + QUIET_AFTER);
+            let quiet_at = (!quiet).then(|| last_heard + quiet_after);
             let deadline = [idle_at, ping_at, expires_at, quiet_at]
                 .into_iter()
                 .flatten()
@@ -174,7 +177,7 @@ impl Session<'_> {
                             .err()
                             .map(|e| self.on_error(e))
                     } else if quiet_at.is_some_and(|t| now >= t) {
-                        quiet = true;
+                        (quiet, quiet_after) = (true, QUIET_AFTER);
                         crate::sys::release_unused_stack();
                         self.ws.get_mut().release_inbox();
                         None
