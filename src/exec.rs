@@ -3,6 +3,7 @@
 //! at once; its stderr goes to the log; it is always reaped.
 
 use crate::handler::{Handler, Reply, SessionInfo};
+use crate::thread_limits;
 mod output;
 mod process;
 
@@ -14,7 +15,6 @@ use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
-use std::thread;
 
 /// Stack of the thread that carries a program's output.
 const PIPE_THREAD_STACK: usize = 64 * 1024;
@@ -110,11 +110,8 @@ fn start_pipes(mut child: Child, info: &SessionInfo, max_line: usize) -> io::Res
             ended: ended_rx,
         };
         let (handle, peer, carried) = (info.handle.clone(), info.peer, shell.clone());
-        thread::Builder::new()
-            .name("wsauth-exec-io".into())
-            .stack_size(PIPE_THREAD_STACK)
-            .spawn(move || carry_output(pipes, &carried, &handle, peer, max_line))
-            .map(|_| ended)
+        let run = move || carry_output(pipes, &carried, &handle, peer, max_line);
+        thread_limits::spawn("wsauth-exec-io", PIPE_THREAD_STACK, Box::new(run)).map(|()| ended)
     });
     match thread {
         Ok(ended) => Ok(Program {

@@ -17,6 +17,7 @@
 
 use crate::http::is_timeout;
 use crate::sys;
+use crate::thread_limits;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsFd;
@@ -102,17 +103,15 @@ impl Listener {
     fn spawn_thread(self: &Arc<Self>) -> io::Result<()> {
         let (listener, threads) = (self.clone(), self.threads.clone());
         threads.fetch_add(1, Ordering::SeqCst);
-        let spawned = thread::Builder::new()
-            .name("wsauth-conn".into())
-            .stack_size(CONNECTION_STACK_BYTES)
-            .spawn(move || {
-                listener.connection_thread();
-                threads.fetch_sub(1, Ordering::SeqCst);
-            });
+        let run = move || {
+            listener.connection_thread();
+            threads.fetch_sub(1, Ordering::SeqCst);
+        };
+        let spawned = thread_limits::spawn("wsauth-conn", CONNECTION_STACK_BYTES, Box::new(run));
         if spawned.is_err() {
             self.threads.fetch_sub(1, Ordering::SeqCst);
         }
-        spawned.map(drop)
+        spawned
     }
 
     /// Accepts and serves connections until this thread is not needed;

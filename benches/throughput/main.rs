@@ -31,7 +31,8 @@
 //! `broadcast`, `publish`, `stalled`, `idle`; `session` and `echo`
 //! select all of theirs), `--rounds N`, `--secs S` (measured window of one
 //! run), `--idle N[,N]` (idle session counts), `--hold S` (the quiet hold, in
-//! seconds), `--skip-raw` (wsauth only, to compare builds).
+//! seconds), `--skip-raw` (wsauth only, to compare builds). `--only
+//! capacity` alone runs [`capacity`]: the most sessions one instance holds.
 //!
 //! Where things are: [`plan`] (the options), [`servers`] and [`raw_floor`]
 //! (the child processes), [`clients`], [`load`] (the measured window),
@@ -47,6 +48,7 @@
 mod broadcast;
 #[cfg(feature = "redis")]
 mod bus;
+mod capacity;
 mod chart;
 mod clients;
 mod idle;
@@ -129,6 +131,9 @@ fn main() {
         && let Some(bus) = bus::bus_test(&plan)
     {
         rows.extend(bus::bus_rows(&bus));
+    }
+    if plan.only.iter().any(|o| o == "capacity") {
+        capacity::capacity_test(&plan);
     }
     if plan.runs("stalled") {
         rows.extend(stalled::stalled_rows(&stalled::stalled_test(&plan)));

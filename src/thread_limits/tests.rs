@@ -1,4 +1,53 @@
 use super::*;
+use std::sync::mpsc;
+use std::time::Duration;
+
+#[test]
+fn past_the_budget_a_thread_is_refused_and_one_ending_makes_room() {
+    static TWO: Budget = Budget {
+        alive: AtomicUsize::new(0),
+        most: OnceLock::new(),
+    };
+    TWO.most.set(2).expect("set once");
+    let (ended_tx, ended) = mpsc::channel();
+    let mut go = Vec::new();
+    for _ in 0..2 {
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let ended_tx = ended_tx.clone();
+        let run = move || {
+            let _ = go_rx.recv();
+            let _ = ended_tx.send(());
+        };
+        TWO.spawn("budget-test", 64 * 1024, Box::new(run))
+            .expect("within the budget");
+        go.push(go_tx);
+    }
+    let refused = TWO.spawn("budget-test", 64 * 1024, Box::new(|| {}));
+    assert!(refused.is_err(), "a third thread is past the budget");
+    drop(go.pop());
+    ended
+        .recv_timeout(Duration::from_secs(10))
+        .expect("one ended");
+    // The ended thread counts itself out as it finishes, just after it says so.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while TWO.alive.load(Ordering::SeqCst) > 1 && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    let (tx, rx) = mpsc::channel();
+    let run = move || {
+        let _ = tx.send(());
+    };
+    TWO.spawn("budget-test", 64 * 1024, Box::new(run))
+        .expect("room again");
+    rx.recv_timeout(Duration::from_secs(10)).expect("it ran");
+}
+
+#[test]
+fn the_map_budget_leaves_room_and_counts_four_mappings_a_thread() {
+    let max = number("/proc/sys/vm/max_map_count").expect("Linux");
+    let budget = map_budget();
+    assert!(budget > 0 && budget <= (max - MAPS_KEPT) / MAPS_PER_THREAD);
+}
 
 #[test]
 fn the_pids_max_of_the_own_cgroup_counts_v1_or_v2() {
