@@ -41,21 +41,7 @@ fn run(mut options: Options) -> Result<(), String> {
     std::panic::set_hook(Box::new(|info| log::error!("{info}")));
     wsauth::raise_open_files_limit();
 
-    let mut demo_token = None;
-    let mut tokens = std::mem::take(&mut options.tokens);
-    if tokens.is_empty() && options.tokens_file.is_none() && !has_jwt_keys(&options) {
-        let token = auth::random_token().map_err(|e| e.to_string())?;
-        tokens.push(Grant {
-            user: "demo".into(),
-            token: token.clone(),
-            expires: None,
-        });
-        demo_token = Some(token);
-    }
-    let mut store = TokenStore::new(tokens);
-    if let Some(path) = &options.tokens_file {
-        store = store.with_file(path).map_err(|e| e.to_string())?;
-    }
+    let (store, demo_token) = token_store(&mut options)?;
     let auth = authenticator(&options, store)?;
     if let Some(path) = &options.publish_key_file {
         let key = PublishKey::load(path).map_err(|e| e.to_string())?;
@@ -85,6 +71,34 @@ fn run(mut options: Options) -> Result<(), String> {
     }
     let _ = stdout.flush();
 
+    serve_until_stopped(&server, &mut signals);
+    server.stop();
+    Ok(())
+}
+
+/// The tokens from the flags and `--tokens-file`; with none and no JWT
+/// keys, a random demo token, returned to be shown.
+fn token_store(options: &mut Options) -> Result<(TokenStore, Option<String>), String> {
+    let mut demo_token = None;
+    let mut tokens = std::mem::take(&mut options.tokens);
+    if tokens.is_empty() && options.tokens_file.is_none() && !has_jwt_keys(options) {
+        let token = auth::random_token().map_err(|e| e.to_string())?;
+        tokens.push(Grant {
+            user: "demo".into(),
+            token: token.clone(),
+            expires: None,
+        });
+        demo_token = Some(token);
+    }
+    let mut store = TokenStore::new(tokens);
+    if let Some(path) = &options.tokens_file {
+        store = store.with_file(path).map_err(|e| e.to_string())?;
+    }
+    Ok((store, demo_token))
+}
+
+/// Reloads on SIGHUP; returns on SIGINT or SIGTERM.
+fn serve_until_stopped(server: &Server, signals: &mut Signals) {
     for signal in signals.forever() {
         if signal == SIGHUP {
             log::info!("SIGHUP: reloading tokens, certificate and publish key");
@@ -94,8 +108,6 @@ fn run(mut options: Options) -> Result<(), String> {
             break;
         }
     }
-    server.stop();
-    Ok(())
 }
 
 /// With `--tls-cert` and `--tls-key`, loads the pair into the config (an

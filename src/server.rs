@@ -112,17 +112,7 @@ impl Server {
         config.handshake_timeout = config.handshake_timeout.min(MAX_TIMEOUT);
         config.idle_timeout = config.idle_timeout.map(|t| t.min(MAX_TIMEOUT));
         config.write_timeout = config.write_timeout.min(MAX_TIMEOUT);
-        let ws_config = WebSocketConfig::default()
-            .read_buffer_size(READ_BUFFER_BYTES)
-            .write_buffer_size(0)
-            .max_write_buffer_size(
-                config
-                    .max_message_bytes
-                    .saturating_mul(2)
-                    .saturating_add(READ_BUFFER_BYTES),
-            )
-            .max_message_size(Some(config.max_message_bytes))
-            .max_frame_size(Some(config.max_message_bytes));
+        let ws_config = ws_config(&config);
         crate::thread_limits::warn_if_below(config.max_connections);
         let pending_cap = config.max_pending_per_ip;
         let config_outbox = config
@@ -144,13 +134,7 @@ impl Server {
             #[cfg(feature = "redis")]
             bus: Default::default(),
         });
-        let (serve_shared, refuse_shared) = (shared.clone(), shared.clone());
-        let serve = move |stream, peer| admit::connection(stream, peer, &serve_shared);
-        let refuse = move |stream, peer| admit::refuse_no_thread(stream, peer, &refuse_shared);
-        let accept = Accept {
-            serve: Box::new(serve),
-            refuse: Box::new(refuse),
-        };
+        let accept = accept(&shared);
         let listener = Listener::bind(addrs, accept).map_err(|source| Error::Bind {
             addr: shown,
             source,
@@ -278,5 +262,33 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// tungstenite's settings from ours: a small read buffer (filled from the
+/// inbox), writes straight through, messages and frames within the limit.
+fn ws_config(config: &Config) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(
+            config
+                .max_message_bytes
+                .saturating_mul(2)
+                .saturating_add(READ_BUFFER_BYTES),
+        )
+        .max_message_size(Some(config.max_message_bytes))
+        .max_frame_size(Some(config.max_message_bytes))
+}
+
+/// What each connection thread does with what it accepts: admit it, or at
+/// the thread ceiling refuse it.
+fn accept(shared: &Arc<Shared>) -> Accept {
+    let (serve_shared, refuse_shared) = (shared.clone(), shared.clone());
+    let serve = move |stream, peer| admit::connection(stream, peer, &serve_shared);
+    let refuse = move |stream, peer| admit::refuse_no_thread(stream, peer, &refuse_shared);
+    Accept {
+        serve: Box::new(serve),
+        refuse: Box::new(refuse),
     }
 }
