@@ -255,11 +255,13 @@ impl Session<'_> {
             d.saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1))
         });
-        // Keep the socket's timeout while it is not later than this deadline
-        // and not much earlier: no setsockopt per message (an early timeout
-        // is only a Tick that finds nothing due).
+        // Keep the socket's timeout while it is at most a millisecond later
+        // than this deadline and not much earlier: no setsockopt per message
+        // (an early timeout is only a Tick that finds nothing due).
         let keep = match (self.read_timeout, timeout) {
-            (Some(Some(current)), Some(wanted)) => current <= wanted && current >= wanted / 2,
+            (Some(Some(current)), Some(wanted)) => {
+                current <= wanted + Duration::from_millis(1) && current >= wanted / 2
+            }
             (Some(None), None) => true,
             _ => false,
         };
