@@ -9,11 +9,11 @@ use crate::plan::Plan;
 use crate::publish::{BOB, post, session};
 use crate::servers::{ServerProc, TOKEN};
 use crate::table::{Row, Unit, median};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use tungstenite::Message;
 
@@ -134,10 +134,7 @@ pub fn bus_test(plan: &Plan) -> Option<Bus> {
 /// without it), and one publish to all at a time made on the first: time
 /// until every session has read it, and the instances' CPU per delivered message.
 fn fan_out(plan: &Plan, sessions: usize, redis: Option<u16>) -> FanOut {
-    let servers: Vec<ServerProc> = match redis {
-        Some(_) => vec![instance(plan, redis), instance(plan, redis)],
-        None => vec![instance(plan, None)],
-    };
+    let servers = instances(plan, redis);
     let mut shares: Vec<Vec<Ws>> = (0..READERS).map(|_| Vec::new()).collect();
     for n in 0..sessions {
         let server = &servers[n % servers.len()];
@@ -195,37 +192,31 @@ fn fan_out(plan: &Plan, sessions: usize, redis: Option<u16>) -> FanOut {
 /// for the plan's window, then the latency of single publishes, each timed
 /// from the request until bob has read it.
 fn one_session(plan: &Plan, redis: Option<u16>) -> (f64, [f64; 2]) {
-    let servers: Vec<ServerProc> = match redis {
+    let servers = instances(plan, redis);
+    let (first, last) = (servers[0].addr, servers[servers.len() - 1].addr);
+    let (rate, mut bob) = publish_rate(plan, first, session(last, BOB));
+    bob.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a read timeout");
+    (rate, publish_latency(plan, first, &mut bob))
+}
+
+/// Two instances on the bus at `redis`, or one without a bus.
+fn instances(plan: &Plan, redis: Option<u16>) -> Vec<ServerProc> {
+    match redis {
         Some(_) => vec![instance(plan, redis), instance(plan, redis)],
         None => vec![instance(plan, None)],
-    };
-    let (first, last) = (servers[0].addr, servers[servers.len() - 1].addr);
-    // Rate: four publishers for the window, bob reading all the while.
-    let bob = session(last, BOB);
+    }
+}
+
+/// Rate: four publishers to bob on `first` for the window, bob reading all
+/// the while; publishes per second, and bob once he has read them all.
+fn publish_rate(plan: &Plan, first: SocketAddr, bob: Ws) -> (f64, Ws) {
     bob.get_ref()
         .set_read_timeout(Some(Duration::from_millis(200)))
         .expect("a read timeout");
     let wanted = Arc::new(AtomicU64::new(u64::MAX));
-    let reader = {
-        let wanted = wanted.clone();
-        thread::spawn(move || {
-            let mut bob = bob;
-            let (mut read, mut quiet_since) = (0, Instant::now());
-            // A read times out after the client's patience: until the count
-            // is known, a quiet stretch only means the publishers have stopped.
-            while read < wanted.load(Ordering::SeqCst) {
-                match bob.read() {
-                    Ok(Message::Text(_)) => (read, quiet_since) = (read + 1, Instant::now()),
-                    Ok(_) => {}
-                    Err(tungstenite::Error::Io(e))
-                        if e.kind() == std::io::ErrorKind::WouldBlock
-                            && quiet_since.elapsed() < Duration::from_secs(60) => {}
-                    Err(e) => panic!("bob stopped reading after {read}: {e}"),
-                }
-            }
-            bob
-        })
-    };
+    let reader = read_until_wanted(bob, wanted.clone());
     let stop = Arc::new(AtomicBool::new(false));
     let publishers: Vec<_> = (0..4)
         .map(|_| {
@@ -247,11 +238,34 @@ fn one_session(plan: &Plan, redis: Option<u16>) -> (f64, [f64; 2]) {
     let published: u64 = publishers.into_iter().map(|p| p.join().unwrap()).sum();
     let rate = published as f64 / began.elapsed().as_secs_f64();
     wanted.store(published, Ordering::SeqCst);
-    let mut bob = reader.join().expect("bob read every publish");
-    bob.get_ref()
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("a read timeout");
-    // Latency: one at a time.
+    (rate, reader.join().expect("bob read every publish"))
+}
+
+/// Bob reading on a thread of his own until he has read `wanted` messages
+/// (`u64::MAX` until the publishers have stopped); returns him.
+fn read_until_wanted(bob: Ws, wanted: Arc<AtomicU64>) -> JoinHandle<Ws> {
+    thread::spawn(move || {
+        let mut bob = bob;
+        let (mut read, mut quiet_since) = (0, Instant::now());
+        // A read times out after the client's patience: until the count
+        // is known, a quiet stretch only means the publishers have stopped.
+        while read < wanted.load(Ordering::SeqCst) {
+            match bob.read() {
+                Ok(Message::Text(_)) => (read, quiet_since) = (read + 1, Instant::now()),
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && quiet_since.elapsed() < Duration::from_secs(60) => {}
+                Err(e) => panic!("bob stopped reading after {read}: {e}"),
+            }
+        }
+        bob
+    })
+}
+
+/// Latency: one publish at a time, from the request on `first` until bob
+/// has read it; p50 and p99.
+fn publish_latency(plan: &Plan, first: SocketAddr, bob: &mut Ws) -> [f64; 2] {
     let count = if plan.quick { 100 } else { 500 };
     let mut latencies = Vec::with_capacity(count);
     for _ in 0..count {
@@ -265,7 +279,7 @@ fn one_session(plan: &Plan, redis: Option<u16>) -> (f64, [f64; 2]) {
     }
     latencies.sort_by(f64::total_cmp);
     let at = |p: usize| latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
-    (rate, [at(50), at(99)])
+    [at(50), at(99)]
 }
 
 /// The rows: each beside its local counterpart in the second column.

@@ -93,12 +93,7 @@ const ECHO_GROUPS: [(&str, usize, usize); 4] = [
 const REJECT_CLIENTS: usize = 16;
 
 fn main() {
-    if std::env::var_os(raw_floor::RAW_SERVER_ENV).is_some() {
-        raw_floor::raw_server_main();
-        return;
-    }
-    if std::env::var_os(stalled::STALLED_ENV).is_some() {
-        stalled::child_main();
+    if child_role() {
         return;
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -114,38 +109,11 @@ fn main() {
 
     let mut details = Vec::new();
     let (mut rows, echo16_cpu) = load_groups(&plan, &mut details);
-    if plan.runs("broadcast") {
-        rows.extend(broadcast::broadcast_rows(
-            &broadcast::broadcast_test(&plan),
-            echo16_cpu,
-        ));
-    }
-    if plan.runs("publish") {
-        rows.extend(publish::publish_rows(
-            &publish::publish_test(&plan),
-            echo16_cpu,
-        ));
-    }
-    #[cfg(feature = "redis")]
-    if plan.runs("bus")
-        && let Some(bus) = bus::bus_test(&plan)
-    {
-        rows.extend(bus::bus_rows(&bus));
-    }
+    rows.extend(own_server_groups(&plan, echo16_cpu));
     if plan.only.iter().any(|o| o == "capacity") {
         capacity::capacity_test(&plan);
     }
-    if plan.runs("stalled") {
-        rows.extend(stalled::stalled_rows(&stalled::stalled_test(&plan)));
-    }
-    let plain_idle = plan.runs("idle").then(|| idle_group(&plan, &mut rows));
-    #[cfg(feature = "tls")]
-    if plan.runs("tls_idle") {
-        let plain = plain_idle.unwrap_or_else(|| idle_test(&plan, Kind::Wsauth));
-        rows.extend(tls::idle_rows(&plan, &plain));
-    }
-    #[cfg(not(feature = "tls"))]
-    drop(plain_idle);
+    idle_groups(&plan, &mut rows);
     print_details(&details);
     println!();
     print_table(&rows);
@@ -155,6 +123,61 @@ fn main() {
         loadavg(),
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Runs this binary's part when it was re-executed as a child (the raw
+/// floor, or one stalled-client run); whether it was.
+fn child_role() -> bool {
+    if std::env::var_os(raw_floor::RAW_SERVER_ENV).is_some() {
+        raw_floor::raw_server_main();
+        return true;
+    }
+    if std::env::var_os(stalled::STALLED_ENV).is_some() {
+        stalled::child_main();
+        return true;
+    }
+    false
+}
+
+/// The groups that start servers of their own: broadcast and publish
+/// (beside wsauth's echo x16 round trip, when measured), bus, stalled.
+fn own_server_groups(plan: &Plan, echo16_cpu: Option<f64>) -> Vec<Row> {
+    let mut rows = Vec::new();
+    if plan.runs("broadcast") {
+        rows.extend(broadcast::broadcast_rows(
+            &broadcast::broadcast_test(plan),
+            echo16_cpu,
+        ));
+    }
+    if plan.runs("publish") {
+        rows.extend(publish::publish_rows(
+            &publish::publish_test(plan),
+            echo16_cpu,
+        ));
+    }
+    #[cfg(feature = "redis")]
+    if plan.runs("bus")
+        && let Some(bus) = bus::bus_test(plan)
+    {
+        rows.extend(bus::bus_rows(&bus));
+    }
+    if plan.runs("stalled") {
+        rows.extend(stalled::stalled_rows(&stalled::stalled_test(plan)));
+    }
+    rows
+}
+
+/// The idle groups: plain, then over TLS (beside plain wsauth, measured
+/// for them if the plain group did not run).
+fn idle_groups(plan: &Plan, rows: &mut Vec<Row>) {
+    let plain_idle = plan.runs("idle").then(|| idle_group(plan, rows));
+    #[cfg(feature = "tls")]
+    if plan.runs("tls_idle") {
+        let plain = plain_idle.unwrap_or_else(|| idle_test(plan, Kind::Wsauth));
+        rows.extend(tls::idle_rows(plan, &plain));
+    }
+    #[cfg(not(feature = "tls"))]
+    drop(plain_idle);
 }
 
 /// The groups run under load against one wsauth and one floor started for

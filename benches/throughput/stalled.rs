@@ -20,10 +20,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::FromRawFd;
 use std::process::Command;
 use std::sync::{Arc, Barrier};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use tungstenite::{Message, WebSocket};
-use wsauth::{Config, Echo, Grant, Server, TokenStore};
+use wsauth::{Config, Echo, Grant, Server, Sessions, TokenStore};
 
 /// Set (to the number of stalled sessions) in the child that runs one scenario.
 pub const STALLED_ENV: &str = "WSAUTH_BENCH_STALLED";
@@ -107,6 +107,32 @@ pub fn child_main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    let server = start_server();
+    let addr = server.local_addr();
+    let mut shares: Vec<Vec<Client>> = (0..READERS).map(|_| Vec::new()).collect();
+    for n in 0..SESSIONS - stalled {
+        shares[n % READERS].push(upgrade(TcpStream::connect(addr).expect("connect"), addr));
+    }
+    let never_read: Vec<_> = (0..stalled)
+        .map(|_| upgrade(slow_link(addr), addr))
+        .collect();
+    let hub = server.sessions();
+    wait_while(|| hub.list().len() < SESSIONS);
+    let (healthy_ns, healthy) = broadcast_to(&hub, shares);
+    wait_while(|| hub.list().len() > SESSIONS - stalled);
+    let closed = SESSIONS - hub.list().len();
+    let peak = status_kib("VmHWM:");
+    println!("stalled-result {healthy_ns} {closed} {peak}");
+    drop((never_read, healthy));
+    server.stop();
+}
+
+/// A client session of the scenario.
+type Client = WebSocket<TcpStream>;
+
+/// The in-process server: room for every session, no idle timeout, a 2 s
+/// write timeout and the scenario's outbox bound, echoing nothing back.
+fn start_server() -> Server {
     let mut config = Config::default();
     config.max_connections = SESSIONS + 64;
     config.idle_timeout = None;
@@ -120,40 +146,25 @@ pub fn child_main() {
         expires: None,
     }]);
     let quiet = Echo::each_session("", Echo::PREFIX);
-    let server = Server::start_with_handler("127.0.0.1:0", config, tokens, quiet)
-        .expect("in-process server");
-    let addr = server.local_addr();
-    let mut shares: Vec<Vec<WebSocket<TcpStream>>> = (0..READERS).map(|_| Vec::new()).collect();
-    for n in 0..SESSIONS - stalled {
-        shares[n % READERS].push(upgrade(TcpStream::connect(addr).expect("connect"), addr));
-    }
-    let never_read: Vec<_> = (0..stalled)
-        .map(|_| upgrade(slow_link(addr), addr))
-        .collect();
-    let hub = server.sessions();
+    Server::start_with_handler("127.0.0.1:0", config, tokens, quiet).expect("in-process server")
+}
+
+/// Waits, 30 s at most, while `busy` holds.
+fn wait_while(busy: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while hub.list().len() < SESSIONS && Instant::now() < deadline {
+    while busy() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The broadcasts, each share of the healthy sessions read on a thread of
+/// its own: ns from the first broadcast until the last of them has read
+/// every one, and the healthy sessions, still open.
+fn broadcast_to(hub: &Sessions, shares: Vec<Vec<Client>>) -> (u128, Vec<Vec<Client>>) {
     let start = Arc::new(Barrier::new(READERS + 1));
     let readers: Vec<_> = shares
         .into_iter()
-        .map(|mut share| {
-            let start = start.clone();
-            thread::spawn(move || {
-                start.wait();
-                for _ in 0..BROADCASTS {
-                    for ws in &mut share {
-                        match ws.read() {
-                            Ok(Message::Binary(b)) if b.len() == MESSAGE => {}
-                            other => panic!("expected a broadcast, got {other:?}"),
-                        }
-                    }
-                }
-                // The sessions stay open until the count below.
-                (Instant::now(), share)
-            })
-        })
+        .map(|share| read_broadcasts(share, start.clone()))
         .collect();
     start.wait();
     let began = Instant::now();
@@ -168,20 +179,32 @@ pub fn child_main() {
         })
         .unzip();
     let last = ended.into_iter().max().unwrap_or(began);
-    let healthy_ns = last.duration_since(began).as_nanos();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while hub.list().len() > SESSIONS - stalled && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(10));
-    }
-    let closed = SESSIONS - hub.list().len();
-    let peak = status_kib("VmHWM:");
-    println!("stalled-result {healthy_ns} {closed} {peak}");
-    drop((never_read, healthy));
-    server.stop();
+    (last.duration_since(began).as_nanos(), healthy)
+}
+
+/// A reader of `share`: after `start`, every broadcast on each session;
+/// returns when it finished, and the sessions.
+fn read_broadcasts(
+    mut share: Vec<Client>,
+    start: Arc<Barrier>,
+) -> JoinHandle<(Instant, Vec<Client>)> {
+    thread::spawn(move || {
+        start.wait();
+        for _ in 0..BROADCASTS {
+            for ws in &mut share {
+                match ws.read() {
+                    Ok(Message::Binary(b)) if b.len() == MESSAGE => {}
+                    other => panic!("expected a broadcast, got {other:?}"),
+                }
+            }
+        }
+        // The sessions stay open until the count of closed ones.
+        (Instant::now(), share)
+    })
 }
 
 /// An upgraded, authenticated client on `stream`, with a patient read timeout.
-fn upgrade(stream: TcpStream, addr: SocketAddr) -> WebSocket<TcpStream> {
+fn upgrade(stream: TcpStream, addr: SocketAddr) -> Client {
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
