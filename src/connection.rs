@@ -61,7 +61,9 @@ pub fn read_and_route(
         publish: shared.config.publish_key.is_some(),
     };
     let answer = match route_with(&head, paths) {
-        Route::Upgrade => return upgrade(stream, &head, shared, peer, client.host.as_deref()),
+        Route::Upgrade => {
+            return upgrade(stream, &head, shared, peer, client.host.as_deref(), ticket);
+        }
         Route::Answer(answer) => answer,
         Route::Metrics => metrics_answer(shared.metrics.render(), &head),
         // Its body, if any, is read under the head's deadline.

@@ -13,7 +13,8 @@
 //!    the page, the health check, the metrics, the publish API
 //!    (`publish::endpoint::answer`), or the upgrade;
 //! 4. `handshake::upgrade` runs tungstenite's `accept_hdr` with the
-//!    admission checks (`credentials`, [`auth`], `throttle`);
+//!    admission checks (`credentials`, [`auth`], `throttle`), a refusal's
+//!    answer from `rejection`;
 //! 5. `session::run` runs the session's [`Handler`] in `Session::read_loop`
 //!    until it closes; every write goes through `link` (and a frame the
 //!    socket cannot take at once waits in `outbox`, written out by
@@ -76,6 +77,7 @@ mod publish;
 mod publish_key;
 mod push;
 mod registry;
+mod rejection;
 mod router;
 mod server;
 mod session;

@@ -192,6 +192,27 @@ fn behind_proxy_protocol_the_headers_source_is_counted() {
 }
 
 #[test]
+fn a_client_opening_its_next_session_on_its_101_is_never_past_the_cap() {
+    // With a cap of 1, each upgrade must stop counting before its 101 goes
+    // out: the client's next connection can come before the server's
+    // thread runs again.
+    let server = start(config(1000, 1));
+    let addr = server.local_addr();
+    let bearer = format!("Bearer {ALICE}");
+    let mut sessions = Vec::new();
+    for n in 0..300 {
+        match connect_from_ip(CLIENT, addr, "/ws", &[("Authorization", &bearer)]) {
+            Ok((ws, _)) => sessions.push(ws),
+            Err(e) => panic!("upgrade {n} refused: {e}"),
+        }
+    }
+    for ws in &mut sessions {
+        assert_eq!(next_text(ws), "Hello alice");
+    }
+    assert_eq!(rejections(HOLDER, addr, "pending_per_ip"), 0);
+}
+
+#[test]
 fn with_the_cap_off_one_ip_holding_every_slot_lets_other_upgrades_through() {
     let server = start(config(50, 0));
     let addr = server.local_addr();
