@@ -67,3 +67,6 @@ pub(crate) fn wait_for(
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests;

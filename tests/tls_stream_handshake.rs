@@ -1,5 +1,5 @@
-//! The TLS layer on its own: the handshake and its deadline, the versions
-//! served, and sniffing the first bytes of a connection.
+//! The TLS layer on its own: the handshake and its deadline and the versions
+//! served. (Sniffing the first bytes is tested in `src/tls/sniff/tests.rs`.)
 #![cfg(feature = "tls")]
 
 mod common;
@@ -8,10 +8,8 @@ use common::PATIENCE;
 use common::tls::{client_config, tls11_client_hello};
 use common::tls_stream::*;
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::thread;
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use wsauth::tls::{FirstBytes, TlsStream, sniff};
 
 #[test]
 fn tls13_handshake_completes_with_alpn_http11() {
@@ -77,92 +75,6 @@ fn half_a_client_hello_is_dropped_at_the_deadline() {
     assert_eq!(e.kind(), io::ErrorKind::TimedOut);
     let took = started.elapsed();
     assert!(took < Duration::from_secs(3), "took {took:?}");
-}
-
-/// Connects, sends `bytes`, and sniffs the server's end.
-fn sniffed(bytes: &[u8], deadline: Duration) -> (io::Result<FirstBytes>, TcpStream, TcpStream) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    client.write_all(bytes).unwrap();
-    let (server, _) = listener.accept().unwrap();
-    let kind = sniff(&server, Instant::now() + deadline);
-    (kind, client, server)
-}
-
-#[test]
-fn sniff_tells_tls_plain_http_and_junk_apart() {
-    let (_settings, _pair, der) = settings();
-    let hello = client_hello(&der);
-    assert_eq!(sniffed(&hello, PATIENCE).0.unwrap(), FirstBytes::Tls);
-    let http = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-    assert_eq!(sniffed(http, PATIENCE).0.unwrap(), FirstBytes::PlainHttp);
-    assert_eq!(sniffed(b"\x00junk", PATIENCE).0.unwrap(), FirstBytes::Other);
-    assert_eq!(
-        sniffed(b"SSH-2.0-x\r\n", PATIENCE).0.unwrap(),
-        FirstBytes::Other
-    );
-}
-
-#[test]
-fn a_plain_http_request_gets_the_refusal() {
-    let (kind, mut client, server) = sniffed(b"GET / HTTP/1.1\r\n\r\n", PATIENCE);
-    assert_eq!(kind.unwrap(), FirstBytes::PlainHttp);
-    let refusal = wsauth::tls::plain_http_refusal();
-    wsauth::tls::write_all_before(&server, refusal, soon()).unwrap();
-    // Read the request, so closing sends a FIN, not a reset that could eat the answer.
-    let _ = (&server).read(&mut [0u8; 64]).unwrap();
-    drop(server);
-    let mut answer = String::new();
-    client.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
-    assert!(answer.contains("https://"), "{answer}");
-}
-
-#[test]
-fn sniff_consumes_nothing_so_the_handshake_follows() {
-    let (settings, _pair, der) = settings();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = settings.current();
-    let server = thread::spawn(move || {
-        let (tcp, _) = listener.accept()?;
-        assert_eq!(sniff(&tcp, soon())?, FirstBytes::Tls);
-        TlsStream::accept(tcp, config, soon())
-    });
-    let mut client = connect(addr, client_config(&[&rustls::version::TLS13], &der));
-    let server = server.join().unwrap().unwrap();
-    client.write_all(b"after sniff").unwrap();
-    assert_eq!(read_exactly(&server, 11), b"after sniff");
-}
-
-#[test]
-fn sniff_waits_for_the_bytes_that_decide() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let (server, _) = listener.accept().unwrap();
-    client.write_all(b"GE").unwrap();
-    let sender = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(200));
-        client.write_all(b"T / HTTP/1.1\r\n").unwrap();
-        client
-    });
-    let started = Instant::now();
-    assert_eq!(sniff(&server, soon()).unwrap(), FirstBytes::PlainHttp);
-    assert!(started.elapsed() >= Duration::from_millis(150));
-    drop(sender.join());
-}
-
-#[test]
-fn sniff_gives_up_at_the_deadline_or_the_close() {
-    let (kind, _client, _server) = sniffed(b"GE", Duration::from_millis(200));
-    assert_eq!(kind.unwrap_err().kind(), io::ErrorKind::TimedOut);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    client.write_all(b"\x16").unwrap();
-    drop(client);
-    let (server, _) = listener.accept().unwrap();
-    let e = sniff(&server, soon()).unwrap_err();
-    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
 }
 
 /// One `openssl s_client` run against a server that accepts one connection:

@@ -128,44 +128,4 @@ pub fn plain_http_refusal() -> &'static [u8] {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_tls_record_is_told_by_two_bytes() {
-        assert_eq!(classify(&[0x16]), None);
-        assert_eq!(classify(&[0x16, 0x03]), Some(FirstBytes::Tls));
-        assert_eq!(classify(&[0x16, 0x02]), Some(FirstBytes::Other));
-    }
-
-    #[test]
-    fn a_method_and_a_space_is_plain_http() {
-        assert_eq!(classify(b"G"), None);
-        assert_eq!(classify(b"GET"), None);
-        assert_eq!(classify(b"GET "), Some(FirstBytes::PlainHttp));
-        assert_eq!(classify(b"OPTIONS /"), Some(FirstBytes::PlainHttp));
-        assert_eq!(classify(b"GET/"), Some(FirstBytes::Other));
-    }
-
-    #[test]
-    fn junk_is_told_by_its_first_byte() {
-        assert_eq!(classify(b"\x00"), Some(FirstBytes::Other));
-        assert_eq!(classify(b" GET"), Some(FirstBytes::Other));
-        assert_eq!(classify(&[0x80]), Some(FirstBytes::Other));
-    }
-
-    #[test]
-    fn a_method_name_too_long_is_not_http() {
-        let long = [b'A'; MAX_METHOD_LEN + 1];
-        assert_eq!(classify(&long), Some(FirstBytes::Other));
-        assert_eq!(classify(&long[..MAX_METHOD_LEN]), None);
-    }
-
-    #[test]
-    fn the_refusal_has_a_correct_content_length() {
-        let text = std::str::from_utf8(plain_http_refusal()).expect("the refusal is text");
-        let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
-        assert!(head.contains(&format!("Content-Length: {}", body.len())));
-        assert!(body.contains("https://"));
-    }
-}
+mod tests;
