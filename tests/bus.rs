@@ -10,7 +10,8 @@ mod common;
 use common::bus::*;
 use common::redis::Redis;
 use common::{ALICE, BOB, PATIENCE, body, expect_close};
-use common::{next_text, status};
+use common::{Client, next_text, status};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tungstenite::Message;
 
@@ -37,34 +38,7 @@ fn a_publish_anywhere_reaches_the_users_sessions_on_every_instance() {
     for alice in [&mut alice_a, &mut alice_b] {
         assert_eq!(next_text(alice), "your order shipped");
     }
-    // Binary stays binary on every instance, UTF-8 or not.
-    let octets = ["Content-Type: application/octet-stream"];
-    for bytes in [&[0xff, 0x00, 0x80][..], b"utf-8 but binary"] {
-        let answer = post(b, "/publish?all", &octets, bytes);
-        assert_eq!(body(&answer), "published\n", "{answer}");
-        for ws in [&mut alice_a, &mut alice_b, &mut bob_b] {
-            assert_eq!(next_message(ws), Message::binary(bytes.to_vec()));
-        }
-    }
-    // Any Redis client publishes: UTF-8 goes out as text.
-    assert_eq!(
-        redis
-            .cli(&["PUBLISH", "wsauth:user:alice", "from redis-cli"])
-            .trim(),
-        "2"
-    );
-    for alice in [&mut alice_a, &mut alice_b] {
-        assert_eq!(next_text(alice), "from redis-cli");
-    }
-    // Not UTF-8 on a text channel: it goes out as binary.
-    redis.cli_with_last(&["PUBLISH", "wsauth:all"], &[0xc3, 0x28]);
-    for ws in [&mut alice_a, &mut alice_b, &mut bob_b] {
-        assert_eq!(next_message(ws), Message::binary(vec![0xc3, 0x28]));
-    }
-    redis.cli(&["PUBLISH", "wsauth:all", "to everyone"]);
-    for ws in [&mut alice_a, &mut alice_b, &mut bob_b] {
-        assert_eq!(next_text(ws), "to everyone");
-    }
+    every_form_reaches_everyone(&redis, b, [&mut alice_a, &mut alice_b, &mut bob_b]);
     // One publisher's messages keep their order on the other instance.
     for n in 0..200 {
         let answer = post(a, "/publish?user=alice", &[], format!("#{n}").as_bytes());
@@ -162,4 +136,38 @@ fn a_prefix_of_its_own_and_binary_to_one_user() {
     assert_eq!(next_message(&mut alice), Message::binary(b"raw".to_vec()));
     drop(alice);
     server.stop();
+}
+
+/// Published on `b` and by `redis-cli`, binary stays binary and text text
+/// on every instance; `everyone` is alice on both, then bob.
+fn every_form_reaches_everyone(redis: &Redis, b: SocketAddr, everyone: [&mut Client; 3]) {
+    let [alice_a, alice_b, bob_b] = everyone;
+    // Binary stays binary on every instance, UTF-8 or not.
+    let octets = ["Content-Type: application/octet-stream"];
+    for bytes in [&[0xff, 0x00, 0x80][..], b"utf-8 but binary"] {
+        let answer = post(b, "/publish?all", &octets, bytes);
+        assert_eq!(body(&answer), "published\n", "{answer}");
+        for ws in [&mut *alice_a, &mut *alice_b, &mut *bob_b] {
+            assert_eq!(next_message(ws), Message::binary(bytes.to_vec()));
+        }
+    }
+    // Any Redis client publishes: UTF-8 goes out as text.
+    assert_eq!(
+        redis
+            .cli(&["PUBLISH", "wsauth:user:alice", "from redis-cli"])
+            .trim(),
+        "2"
+    );
+    for alice in [&mut *alice_a, &mut *alice_b] {
+        assert_eq!(next_text(alice), "from redis-cli");
+    }
+    // Not UTF-8 on a text channel: it goes out as binary.
+    redis.cli_with_last(&["PUBLISH", "wsauth:all"], &[0xc3, 0x28]);
+    for ws in [&mut *alice_a, &mut *alice_b, &mut *bob_b] {
+        assert_eq!(next_message(ws), Message::binary(vec![0xc3, 0x28]));
+    }
+    redis.cli(&["PUBLISH", "wsauth:all", "to everyone"]);
+    for ws in [&mut *alice_a, &mut *alice_b, &mut *bob_b] {
+        assert_eq!(next_text(ws), "to everyone");
+    }
 }

@@ -13,7 +13,7 @@
 mod common;
 
 use common::process::Wsauth;
-use common::{ALICE, PATIENCE, connect_bearer, eventually, get, header, next_text, status};
+use common::{ALICE, Client, PATIENCE, connect_bearer, eventually, get, header, next_text, status};
 use std::fs;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -81,14 +81,9 @@ fn serve_in(cgroup: &Cgroup, extra: &[&str], scheme: &str) -> (Wsauth, SocketAdd
     (wsauth, addr)
 }
 
-#[test]
-fn at_the_thread_ceiling_newcomers_get_503_sessions_go_on_and_service_resumes() {
-    let Some(cgroup) = Cgroup::create("ceiling", PIDS_MAX) else {
-        return;
-    };
-    let (wsauth, addr) = serve_in(&cgroup, &[], "http");
-    let started = Instant::now();
-    // Sessions until the OS refuses a thread: every upgrade gets an answer.
+/// Sessions until the OS refuses a thread, every upgrade answered: the
+/// sessions and the count of 503s.
+fn fill_to_the_ceiling(addr: SocketAddr) -> (Vec<Client>, usize) {
     let mut sessions = Vec::new();
     let mut refused = 0;
     for _ in 0..PIDS_MAX + 10 {
@@ -105,6 +100,27 @@ fn at_the_thread_ceiling_newcomers_get_503_sessions_go_on_and_service_resumes() 
             Err(e) => panic!("an upgrade at the ceiling got no answer: {e}"),
         }
     }
+    (sessions, refused)
+}
+
+/// `wsauth_rejections_total{reason="no_thread"}` as `/metrics` has it.
+fn no_thread_count(addr: SocketAddr) -> usize {
+    let metrics = get(addr, "/metrics", &[]);
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("wsauth_rejections_total{reason=\"no_thread\"}"))
+        .expect("the no_thread count");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn at_the_thread_ceiling_newcomers_get_503_sessions_go_on_and_service_resumes() {
+    let Some(cgroup) = Cgroup::create("ceiling", PIDS_MAX) else {
+        return;
+    };
+    let (wsauth, addr) = serve_in(&cgroup, &[], "http");
+    let started = Instant::now();
+    let (mut sessions, refused) = fill_to_the_ceiling(addr);
     assert!(
         refused >= 10,
         "{} sessions, {refused} refused",
@@ -131,12 +147,7 @@ fn at_the_thread_ceiling_newcomers_get_503_sessions_go_on_and_service_resumes() 
     }
     let resumed = eventually(PATIENCE, || connect_bearer(addr, ALICE).is_ok());
     assert!(resumed, "no session after five ended");
-    let metrics = get(addr, "/metrics", &[]);
-    let line = metrics
-        .lines()
-        .find(|l| l.starts_with("wsauth_rejections_total{reason=\"no_thread\"}"))
-        .expect("the no_thread count");
-    let counted: usize = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let counted = no_thread_count(addr);
     assert!(
         counted > refused,
         "{counted} counted, {refused} refused upgrades and /healthz"

@@ -3,9 +3,11 @@
 #![allow(dead_code)]
 
 pub mod bus;
+pub mod deploy;
 pub mod frames;
 #[cfg(feature = "jwt")]
 pub mod jwt;
+pub mod outbox;
 pub mod process;
 pub mod proxies;
 pub mod publish;
