@@ -81,15 +81,8 @@ JWT (tokens of the form xxx.yyy.zzz are JWTs; every other token is looked up as 
 );
 
 /// The flags of the feature `jwt`: in a build without it, each is refused.
-const JWT_FLAGS: [&str; 7] = [
-    "--jwt-secret-file",
-    "--jwt-public-key",
-    "--jwt-jwks",
-    "--jwt-issuer",
-    "--jwt-audience",
-    "--jwt-user-claim",
-    "--jwt-leeway",
-];
+const JWT_FLAGS: &str = "--jwt-secret-file --jwt-public-key --jwt-jwks --jwt-issuer \
+    --jwt-audience --jwt-user-claim --jwt-leeway";
 
 /// What the command line asks for.
 #[derive(Debug)]

@@ -156,9 +156,7 @@ pub fn upgrade(
     let callback = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         log::debug!("{peer}: GET {}", redact_target(&head.target));
         let (decided, answer) = decide(request, response, peer, forwarded_host, shared);
-        // Authenticated: no longer pending, before the 101 goes out. (Once
-        // the client has its 101 it opens the next connection, which must
-        // not find this one still counted against its IP's cap.)
+        // No longer pending before the 101: the client's next connection may follow it.
         if let (Decision::Admitted(Admission::Authenticated { .. }, _), Some(ticket)) =
             (&decided, ticket)
         {

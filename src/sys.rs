@@ -37,8 +37,10 @@ pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<u
     // poll writes only their `revents`; any descriptor number is allowed
     // (one not open comes back as POLLNVAL).
     let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
-    if ready < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(ready as usize)
+    checked(ready as isize)
+}
+
+/// A call's result: the count it returned, or the error it left in `errno`.
+fn checked(returned: isize) -> io::Result<usize> {
+    usize::try_from(returned).map_err(|_| io::Error::last_os_error())
 }

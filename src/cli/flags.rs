@@ -92,7 +92,7 @@ impl Parsing {
         position: usize,
     ) -> Result<(), UsageError> {
         let missing = || UsageError(format!("{flag} needs a value"));
-        let is_flag = FLAGS.contains(&flag) || JWT_FLAGS.contains(&flag);
+        let is_flag = listed(FLAGS, flag) || listed(JWT_FLAGS, flag);
         if !is_flag {
             return Err(UsageError::not_a_flag(flag, position));
         }
@@ -100,27 +100,22 @@ impl Parsing {
             return Err(UsageError::missing_feature(flag, feature));
         }
         let value = value.ok_or_else(missing)?;
+        let config = &mut self.options.config;
         match flag {
             "--listen" => self.options.listen = listen_address(&value)?,
             "--token" => self.options.tokens.push(token_flag(&value)?),
             "--tokens-file" => self.options.tokens_file = Some(PathBuf::from(value)),
             "--publish-key-file" => self.options.publish_key_file = Some(PathBuf::from(value)),
-            "--allow-origin" => self.options.config.allowed_origins.push(value),
-            "--max-connections" => self.options.config.max_connections = positive(flag, &value)?,
-            "--max-message-bytes" => {
-                self.options.config.max_message_bytes = positive(flag, &value)?
-            }
-            "--max-outbox-bytes" => {
-                self.options.config.max_outbox_bytes = Some(positive(flag, &value)?)
-            }
+            "--allow-origin" => config.allowed_origins.push(value),
+            "--max-connections" => config.max_connections = positive(flag, &value)?,
+            "--max-message-bytes" => config.max_message_bytes = positive(flag, &value)?,
+            "--max-outbox-bytes" => config.max_outbox_bytes = Some(positive(flag, &value)?),
             "--handshake-timeout" => {
-                self.options.config.handshake_timeout =
-                    Duration::from_secs(positive(flag, &value)? as u64)
+                config.handshake_timeout = Duration::from_secs(positive(flag, &value)? as u64)
             }
             "--idle-timeout" => {
                 let secs = number(flag, &value)?;
-                self.options.config.idle_timeout =
-                    (secs > 0).then(|| Duration::from_secs(secs as u64));
+                config.idle_timeout = (secs > 0).then(|| Duration::from_secs(secs as u64));
             }
             "--echo-prefix" => {
                 self.options.echo_prefix = value;
@@ -134,11 +129,9 @@ impl Parsing {
                 return Err(UsageError("--exec: the command is empty".into()));
             }
             "--exec" => self.options.exec = Some(value),
-            "--max-auth-failures" => self.options.config.max_auth_failures = number(flag, &value)?,
-            "--max-pending-per-ip" => {
-                self.options.config.max_pending_per_ip = number(flag, &value)?
-            }
-            "--trusted-proxy" => trusted_proxy(&mut self.options.config, &value)?,
+            "--max-auth-failures" => config.max_auth_failures = number(flag, &value)?,
+            "--max-pending-per-ip" => config.max_pending_per_ip = number(flag, &value)?,
+            "--trusted-proxy" => trusted_proxy(config, &value)?,
             "--log-level" => self.options.log_level = Some(log_level(&value)?),
             _ => self.record_feature_flag(flag, value)?,
         }
@@ -201,7 +194,7 @@ fn missing_feature(flag: &str) -> Option<&'static str> {
         Some("tls")
     } else if redis && !cfg!(feature = "redis") {
         Some("redis")
-    } else if JWT_FLAGS.contains(&flag) && !cfg!(feature = "jwt") {
+    } else if listed(JWT_FLAGS, flag) && !cfg!(feature = "jwt") {
         Some("jwt")
     } else {
         None
@@ -209,29 +202,15 @@ fn missing_feature(flag: &str) -> Option<&'static str> {
 }
 
 /// The flags that take a value, besides `JWT_FLAGS`.
-const FLAGS: &[&str] = &[
-    "--listen",
-    "--token",
-    "--tokens-file",
-    "--publish-key-file",
-    "--allow-origin",
-    "--max-connections",
-    "--max-message-bytes",
-    "--max-outbox-bytes",
-    "--handshake-timeout",
-    "--idle-timeout",
-    "--echo-prefix",
-    "--greeting",
-    "--exec",
-    "--max-auth-failures",
-    "--max-pending-per-ip",
-    "--trusted-proxy",
-    "--log-level",
-    "--tls-cert",
-    "--tls-key",
-    "--redis",
-    "--redis-prefix",
-];
+const FLAGS: &str = "--listen --token --tokens-file --publish-key-file --allow-origin \
+    --max-connections --max-message-bytes --max-outbox-bytes --handshake-timeout --idle-timeout \
+    --echo-prefix --greeting --exec --max-auth-failures --max-pending-per-ip --trusted-proxy \
+    --log-level --tls-cert --tls-key --redis --redis-prefix";
+
+/// Whether `flag` is one of the space-separated `flags`.
+fn listed(flags: &str, flag: &str) -> bool {
+    flags.split(' ').any(|listed| listed == flag)
+}
 
 fn log_level(text: &str) -> Result<log::LevelFilter, UsageError> {
     let level = match text.to_ascii_lowercase().as_str() {

@@ -1,6 +1,7 @@
 //! Socket calls std has no method for: sends and peeks with flags of their
 //! own, shutting a listening socket, the options a listener takes.
 
+use super::checked;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
@@ -20,10 +21,7 @@ pub fn send_nonblocking(socket: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<usiz
             flags,
         )
     };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(sent as usize)
+    checked(sent)
 }
 
 /// Whether bytes from the peer wait unread: a one-byte `MSG_PEEK` that
@@ -55,10 +53,7 @@ pub fn peek_wait_all(socket: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize
             flags,
         )
     };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
+    checked(n)
 }
 
 /// Shuts both directions of a socket (std offers it for streams only): on a
@@ -78,42 +73,30 @@ pub fn set_receive_timeout(socket: BorrowedFd<'_>, timeout: Duration) -> io::Res
         tv_sec: timeout.as_secs() as libc::time_t,
         tv_usec: libc::suseconds_t::from(timeout.subsec_micros() as i32),
     };
-    // SAFETY: SO_RCVTIMEO takes a timeval, which setsockopt only reads, and
-    // the size passed is its own; the descriptor is open for the borrow's
-    // lifetime.
-    let set = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&raw const value).cast(),
-            size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if set < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    set_option(socket, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &value)
 }
 
 /// `TCP_NODELAY` on (std offers it for streams only): on a listening socket,
 /// accepted sockets inherit it.
 pub fn set_no_delay(socket: BorrowedFd<'_>) -> io::Result<()> {
     let on: libc::c_int = 1;
-    // SAFETY: TCP_NODELAY takes an int, which setsockopt only reads, and the
-    // size passed is its own; the descriptor is open for the borrow's
-    // lifetime.
+    set_option(socket, libc::IPPROTO_TCP, libc::TCP_NODELAY, &on)
+}
+
+/// `setsockopt` of one option to `value`, a timeval or an int.
+fn set_option<T>(socket: BorrowedFd<'_>, level: i32, name: i32, value: &T) -> io::Result<()> {
+    let size = size_of::<T>() as libc::socklen_t;
+    // SAFETY: setsockopt only reads `size` bytes from `value`, a live value
+    // of that size (plain data: the two callers pass a timeval and an int);
+    // the descriptor is open for the borrow's lifetime.
     let set = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&raw const on).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
+            level,
+            name,
+            (&raw const *value).cast(),
+            size,
         )
     };
-    if set < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    checked(set as isize).map(drop)
 }
