@@ -14,8 +14,7 @@ use wsauth::{Config, Grant, Handler, Publisher, Reply, Server, Sessions, TokenSt
 /// One chat member: what it says goes to everyone, itself included.
 struct Member {
     user: String,
-    /// Every session the server's publisher reaches: on the bus, those of
-    /// every instance.
+    /// Every session the publisher reaches (on the bus, every instance's).
     everyone: Arc<OnceLock<Publisher>>,
     /// This server's own sessions, until the publisher is there.
     here: Sessions,
@@ -44,23 +43,19 @@ fn options(mut args: impl Iterator<Item = String>) -> Result<(String, Config, To
         match flag.as_str() {
             "--listen" => listen = value()?,
             "--token" => {
-                let (user, token) = value()?
-                    .split_once(':')
-                    .map(|(u, t)| (u.into(), t.into()))
-                    .ok_or("--token USER:TOKEN")?;
+                let pair = value()?;
+                let (user, token) = pair.split_once(':').ok_or("--token USER:TOKEN")?;
                 grants.push(Grant {
-                    user,
-                    token,
+                    user: user.into(),
+                    token: token.into(),
                     expires: None,
                 });
             }
             "--metrics" => config.metrics = true,
             #[cfg(feature = "redis")]
             "--redis" => {
-                config.bus = Some(
-                    wsauth::bus::BusSettings::new(&value()?, "wsauth")
-                        .map_err(|e| e.to_string())?,
-                )
+                let bus = wsauth::bus::BusSettings::new(&value()?, "wsauth");
+                config.bus = Some(bus.map_err(|e| e.to_string())?);
             }
             _ => return Err(format!("unknown flag {flag}")),
         }
