@@ -107,7 +107,13 @@ fn a_sender_to_a_stalled_session_fails_within_the_write_timeout_and_the_wait_is_
         })
         .collect();
     let results: Vec<_> = senders.into_iter().map(|s| s.join().unwrap()).collect();
-    assert_eq!(stuck.join().unwrap(), Err(SendError::TimedOut));
+    // Its own deadline, or the background thread cutting the session whose
+    // bytes have not moved for as long, whichever runs first on a busy box.
+    let stuck = stuck.join().unwrap();
+    assert!(
+        matches!(stuck, Err(SendError::TimedOut | SendError::Closed)),
+        "{stuck:?}"
+    );
     // No sender waited longer than the write timeout (plus scheduling slack).
     for (result, waited) in &results {
         assert!(result.is_err(), "{result:?}");
