@@ -4,9 +4,8 @@
 mod common;
 
 use common::outbox::*;
+use common::publish::{KEY, post};
 use common::*;
-use std::io::Write;
-use std::net::SocketAddr;
 #[cfg(feature = "tls")]
 use std::time::{Duration, Instant};
 #[cfg(feature = "tls")]
@@ -14,7 +13,7 @@ use tungstenite::Message;
 
 #[test]
 fn a_session_closed_as_too_slow_is_logged_by_the_binary() {
-    let key = process::TempFile::new("outbox-key", b"k3y-for-the-outbox-test-0123456789\n");
+    let key = process::TempFile::new("outbox-key", format!("{KEY}\n").as_bytes());
     let (wsauth, addr) = process::Wsauth::serve(
         &[
             "--token",
@@ -53,20 +52,6 @@ fn a_session_closed_as_too_slow_is_logged_by_the_binary() {
     let (_, log) = wsauth.stop();
     assert!(log.contains("closing: too slow"), "{log}");
     assert!(log.contains("close 1008 (too slow)"), "{log}");
-}
-
-/// A raw `POST` with the test key.
-fn post(addr: SocketAddr, target: &str, body: &[u8]) -> String {
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    let head = format!(
-        "POST {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k3y-for-the-outbox-test-0123456789\r\n\
-         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    read_to_close(&mut stream)
 }
 
 #[test]

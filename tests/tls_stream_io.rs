@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::PATIENCE;
 use common::tls::client_config;
 use common::tls_stream::*;
+use common::{PATIENCE, is_timeout};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, StreamOwned};
 use std::io::{self, Read, Write};

@@ -283,4 +283,17 @@ fn a_value_that_is_not_utf8_names_no_address() {
     assert_eq!(got.ip, ip("10.0.0.1"));
 }
 
+#[test]
+fn the_rightmost_untrusted_address_is_the_client() {
+    let mut trusted = TrustedProxies::default();
+    trusted.add("10.0.0.0/8").expect("a network");
+    let peer: IpAddr = "10.0.0.2".parse().expect("an address");
+    let headers = [("X-Forwarded-For", &b"203.0.113.9, 10.0.0.7"[..])];
+    let client = identify_client(peer, &trusted, headers);
+    assert_eq!(
+        client.ip,
+        "203.0.113.9".parse::<IpAddr>().expect("an address")
+    );
+}
+
 mod strict_forwarded;

@@ -372,3 +372,11 @@ pub fn threads_named(prefix: &str) -> usize {
         .filter(|name| name.trim_end().starts_with(prefix))
         .count()
 }
+
+/// Whether a read ended at its timeout (`WouldBlock` or `TimedOut`, by platform).
+pub fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}

@@ -121,10 +121,3 @@ pub fn has_alice(sessions: &Sessions) -> bool {
         .iter()
         .any(|session| session.user == "alice")
 }
-
-pub fn is_timeout(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-    )
-}

@@ -81,10 +81,3 @@ pub fn read_exactly(stream: &TlsStream, len: usize) -> Vec<u8> {
     }
     out
 }
-
-pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
-}

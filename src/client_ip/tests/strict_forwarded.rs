@@ -137,16 +137,3 @@ fn a_host_that_adds_an_element_is_believed_so_the_proxy_must_not_paste_it() {
     );
     assert_eq!(got.ip, ip("198.51.100.7"));
 }
-
-#[test]
-fn the_rightmost_untrusted_address_is_the_client() {
-    let mut trusted = TrustedProxies::default();
-    trusted.add("10.0.0.0/8").expect("a network");
-    let peer: IpAddr = "10.0.0.2".parse().expect("an address");
-    let headers = [("X-Forwarded-For", &b"203.0.113.9, 10.0.0.7"[..])];
-    let client = identify_client(peer, &trusted, headers);
-    assert_eq!(
-        client.ip,
-        "203.0.113.9".parse::<IpAddr>().expect("an address")
-    );
-}
