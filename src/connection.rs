@@ -5,11 +5,12 @@
 use crate::client_ip::{Client, identify_client};
 use crate::handshake::{Upgraded, redact_target, upgrade};
 use crate::http::{
-    Answer, HeadError, MAX_HEAD_BYTES, RequestHead, header_lines, read_request_head, send_answer,
+    Answer, HeadError, MAX_HEAD_BYTES, ReadError, RequestHead, TimedRead, header_lines,
+    read_request_head, send_answer,
 };
 use crate::metrics::RejectionReason;
 use crate::pending::{Refused, Ticket};
-use crate::proxy_protocol::{ProxyHeaderError, TimedRead, read_proxy_header};
+use crate::proxy_protocol::{ProxyHeaderError, read_proxy_header};
 use crate::router::{Paths, Route, metrics_answer, route_with};
 use crate::state::Shared;
 use crate::transport::Transport;
@@ -120,7 +121,7 @@ fn read_head(
             let _ = send_answer(stream, &Answer::text(400, "malformed request\n"));
             None
         }
-        Err(HeadError::TimedOut) => {
+        Err(HeadError::Read(ReadError::TimedOut)) => {
             let timeout = shared.config.handshake_timeout;
             log::info!(
                 "{source}: closed: no complete request head within {}",
@@ -129,8 +130,8 @@ fn read_head(
             refused(RejectionReason::Timeout);
             None
         }
-        Err(HeadError::Closed) => None,
-        Err(HeadError::Io(e)) => {
+        Err(HeadError::Read(ReadError::Closed)) => None,
+        Err(HeadError::Read(ReadError::Io(e))) => {
             log::debug!("{source}: reading the request head failed: {e}");
             None
         }
@@ -170,15 +171,15 @@ fn read_source(
     let mut counted = Counted { stream, read: 0 };
     let named = match read_proxy_header(&mut counted, deadline) {
         Ok(named) => named,
-        Err(ProxyHeaderError::Closed) => return None,
-        Err(ProxyHeaderError::Io(e)) => {
+        Err(ProxyHeaderError::Read(ReadError::Closed)) => return None,
+        Err(ProxyHeaderError::Read(ReadError::Io(e))) => {
             log::debug!("{tcp_peer}: reading the PROXY header failed: {e}");
             return None;
         }
         Err(e) => {
             log::info!("{tcp_peer}: closed: {e}");
             shared.metrics.rejected(match e {
-                ProxyHeaderError::TimedOut => RejectionReason::Timeout,
+                ProxyHeaderError::Read(ReadError::TimedOut) => RejectionReason::Timeout,
                 _ => RejectionReason::BadRequest,
             });
             return None;

@@ -232,8 +232,9 @@ fn decide(
         Err(rejection) => {
             // A failed authentication was counted in `admit`, before the
             // answer leaves: the client's next attempt already meets it.
-            log::info!("{peer}: rejected: {}", rejection.reason());
-            shared.metrics.rejected(rejection.metric());
+            let (metric, reason) = rejection.counted();
+            log::info!("{peer}: rejected: {reason}");
+            shared.metrics.rejected(metric);
             (Decision::Refused, Err(error_response(&rejection.answer())))
         }
     }

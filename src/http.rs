@@ -48,12 +48,9 @@ pub enum HeadError {
     TooLarge,
     /// The head is not valid HTTP/1.x: 400.
     Malformed,
-    /// The handshake timeout passed before the head was complete.
-    TimedOut,
-    /// The client closed the connection before sending a whole head.
-    Closed,
-    /// Reading failed.
-    Io(io::Error),
+    /// The deadline passed, the client closed or the read failed before
+    /// the head was whole.
+    Read(ReadError),
 }
 
 /// Reads one request head from `stream`, giving up at `deadline`, of at
@@ -72,21 +69,7 @@ pub fn read_request_head(
         if len == buf.len() {
             buf.resize((len * 2).min(budget), 0);
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(HeadError::TimedOut);
-        }
-        stream
-            .tcp()
-            .set_read_timeout(Some(left))
-            .map_err(HeadError::Io)?;
-        let n = match stream.read(&mut buf[len..]) {
-            Ok(0) => return Err(HeadError::Closed),
-            Ok(n) => n,
-            Err(e) if is_timeout(&e) => return Err(HeadError::TimedOut),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(HeadError::Io(e)),
-        };
+        let n = read_before(&mut &*stream, &mut buf[len..], deadline).map_err(HeadError::Read)?;
         len += n;
         // Parse the first bytes (junk is refused at once) and then only when a
         // line ends: a client trickling bytes must not cost a parse per byte.
@@ -101,15 +84,57 @@ pub fn read_request_head(
     }
 }
 
-/// Why a request body could not be read whole.
+/// Why a read before a deadline (of a PROXY header, a head, a body) got
+/// no bytes.
 #[derive(Debug)]
-pub enum BodyError {
-    /// The connection's deadline passed first.
+pub enum ReadError {
+    /// The deadline passed first.
     TimedOut,
-    /// The client closed the connection before the whole body.
+    /// The client closed the connection.
     Closed,
     /// Reading failed.
     Io(io::Error),
+}
+
+/// A reader whose reads can be given a timeout.
+pub trait TimedRead: Read {
+    /// Sets the timeout of the reads that follow.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl TimedRead for TcpStream {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+impl TimedRead for &Transport {
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_read_timeout(timeout)
+    }
+}
+
+/// One read into `buf` that gives up at `deadline`: how many bytes came, at
+/// least one. An interrupted read is tried again.
+pub fn read_before(
+    stream: &mut impl TimedRead,
+    buf: &mut [u8],
+    deadline: Instant,
+) -> Result<usize, ReadError> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ReadError::TimedOut);
+        }
+        stream.set_read_timeout(Some(left)).map_err(ReadError::Io)?;
+        match stream.read(buf) {
+            Ok(0) => return Err(ReadError::Closed),
+            Ok(n) => return Ok(n),
+            Err(e) if is_timeout(&e) => return Err(ReadError::TimedOut),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(ReadError::Io(e)),
+        }
+    }
 }
 
 /// Reads a body of `length` bytes: first what arrived behind the head
@@ -120,27 +145,13 @@ pub fn read_body(
     rest: &[u8],
     length: usize,
     deadline: Instant,
-) -> Result<Vec<u8>, BodyError> {
+) -> Result<Vec<u8>, ReadError> {
     let mut body = vec![0u8; length];
     let early = rest.len().min(length);
     body[..early].copy_from_slice(&rest[..early]);
     let mut len = early;
     while len < length {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(BodyError::TimedOut);
-        }
-        stream
-            .tcp()
-            .set_read_timeout(Some(left))
-            .map_err(BodyError::Io)?;
-        match stream.read(&mut body[len..]) {
-            Ok(0) => return Err(BodyError::Closed),
-            Ok(n) => len += n,
-            Err(e) if is_timeout(&e) => return Err(BodyError::TimedOut),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(BodyError::Io(e)),
-        }
+        len += read_before(&mut &*stream, &mut body[len..], deadline)?;
     }
     Ok(body)
 }

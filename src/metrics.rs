@@ -21,13 +21,13 @@ pub struct Metrics {
     connections_closed: AtomicU64,
     sessions_opened: AtomicU64,
     sessions_closed: AtomicU64,
-    rejections: [AtomicU64; RejectionReason::ALL.len()],
+    rejections: [AtomicU64; RejectionReason::COUNT],
     messages_received: AtomicU64,
     messages_sent: AtomicU64,
     bytes_received: AtomicU64,
     bytes_sent: AtomicU64,
     session_closes: CloseCounts,
-    publish_requests: [AtomicU64; PublishResult::ALL.len()],
+    publish_requests: [AtomicU64; PublishResult::COUNT],
     push_messages: AtomicU64,
     /// Frames dropped with the outbox of a session closed as too slow.
     push_dropped: AtomicU64,
@@ -191,9 +191,8 @@ impl Metrics {
             "counter",
             "Connections and upgrades refused, by reason.",
         );
-        for reason in RejectionReason::ALL {
-            let value = get(&self.rejections[reason as usize]);
-            sample(out, name, Some(("reason", reason.label())), value);
+        for (label, counter) in RejectionReason::LABELS.split(' ').zip(&self.rejections) {
+            sample(out, name, Some(("reason", label)), get(counter));
         }
         for (name, help, counter) in &plain[1..] {
             family(out, name, "counter", help);
@@ -219,9 +218,8 @@ impl Metrics {
             "counter",
             "POST /publish and /disconnect requests, by result.",
         );
-        for result in PublishResult::ALL {
-            let value = get(&self.publish_requests[result as usize]);
-            sample(out, name, Some(("result", result.label())), value);
+        for (label, counter) in PublishResult::LABELS.split(' ').zip(&self.publish_requests) {
+            sample(out, name, Some(("result", label)), get(counter));
         }
         let name = "wsauth_push_messages_total";
         family(

@@ -99,13 +99,28 @@ struct Table {
 }
 
 impl Table {
-    fn uncount(&mut self, client: ClientKey) {
-        if let Some(n) = self.per_ip.get_mut(&client) {
+    /// Counts one more connection for `client`, unless it is at `cap` (0: none).
+    fn count(&mut self, client: ClientKey, cap: usize) -> Result<(), Refused> {
+        let count = self.per_ip.entry(client).or_default();
+        if cap > 0 && *count >= cap {
+            return Err(Refused::OverCap);
+        }
+        *count += 1;
+        Ok(())
+    }
+
+    /// Takes an entry out, and its count off its client's.
+    fn take(&mut self, ticket: Ticket) -> Option<Entry> {
+        let entry = self.entries.remove(&ticket)?;
+        if let Some(client) = entry.client
+            && let Some(n) = self.per_ip.get_mut(&client)
+        {
             *n -= 1;
             if *n == 0 {
                 self.per_ip.remove(&client);
             }
         }
+        Some(entry)
     }
 }
 
@@ -157,11 +172,7 @@ impl Pending {
         // Counted with the cap off too: the busiest client makes room first.
         let client = ip.map(ClientKey::from);
         if let Some(client) = client {
-            let count = table.per_ip.entry(client).or_default();
-            if self.cap > 0 && *count >= self.cap {
-                return Err(Refused::OverCap);
-            }
-            *count += 1;
+            table.count(client, self.cap)?;
         }
         let ticket = table.next;
         table.next += 1;
@@ -185,11 +196,7 @@ impl Pending {
             return Err(Refused::Gone);
         }
         let client = ClientKey::from(ip);
-        let count = table.per_ip.entry(client).or_default();
-        if self.cap > 0 && *count >= self.cap {
-            return Err(Refused::OverCap);
-        }
-        *count += 1;
+        table.count(client, self.cap)?;
         if let Some(entry) = table.entries.get_mut(&ticket) {
             entry.client = Some(client);
         }
@@ -206,14 +213,7 @@ impl Pending {
 
     /// The connection became a session, or ended: it is no longer pending.
     pub fn remove(&self, ticket: Ticket) {
-        let entry = {
-            let mut table = self.table();
-            let entry = table.entries.remove(&ticket);
-            if let Some(client) = entry.as_ref().and_then(|e| e.client) {
-                table.uncount(client);
-            }
-            entry
-        };
+        let entry = self.table().take(ticket);
         // Often the last share of the socket: it closes here, outside the lock.
         drop(entry);
     }
@@ -232,11 +232,7 @@ impl Pending {
             let Some(ticket) = choose(&table, keep) else {
                 return false;
             };
-            let entry = table.entries.remove(&ticket);
-            if let Some(client) = entry.as_ref().and_then(|e| e.client) {
-                table.uncount(client);
-            }
-            entry
+            table.take(ticket)
         };
         // Its own thread, reading or writing, now sees the end at once.
         if let Some(socket) = oldest.and_then(|e| e.socket) {

@@ -7,9 +7,9 @@
 //! read. [`parse_proxy_header`] says how many more bytes the header needs;
 //! [`read_proxy_header`] reads just those, within a deadline.
 
-use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use crate::http::{ReadError, TimedRead, read_before};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Instant;
 
 /// The first 12 bytes of every version 2 header.
 pub const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
@@ -31,21 +31,24 @@ pub enum ProxyHeaderError {
     /// The bytes are not a PROXY header of either version (or one larger
     /// than this server accepts).
     Malformed,
-    /// The deadline passed before the header was complete.
-    TimedOut,
-    /// The peer closed the connection before the header was complete.
-    Closed,
-    /// Reading failed.
-    Io(io::Error),
+    /// The deadline passed, the peer closed or the read failed before the
+    /// header was complete.
+    Read(ReadError),
 }
 
 impl std::fmt::Display for ProxyHeaderError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ProxyHeaderError::Malformed => f.write_str("not a valid PROXY protocol header"),
-            ProxyHeaderError::TimedOut => f.write_str("no PROXY protocol header in time"),
-            ProxyHeaderError::Closed => f.write_str("closed before the PROXY protocol header"),
-            ProxyHeaderError::Io(e) => write!(f, "reading the PROXY protocol header: {e}"),
+            ProxyHeaderError::Read(ReadError::TimedOut) => {
+                f.write_str("no PROXY protocol header in time")
+            }
+            ProxyHeaderError::Read(ReadError::Closed) => {
+                f.write_str("closed before the PROXY protocol header")
+            }
+            ProxyHeaderError::Read(ReadError::Io(e)) => {
+                write!(f, "reading the PROXY protocol header: {e}")
+            }
         }
     }
 }
@@ -206,19 +209,6 @@ fn slice<const N: usize>(
         .ok_or(ProxyHeaderError::Malformed)
 }
 
-/// A stream whose read timeout can be set, so that a read waits no longer
-/// than the time left before the deadline.
-pub trait TimedRead: Read {
-    /// Sets the longest a `read` may block (`None`: forever).
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
-}
-
-impl TimedRead for TcpStream {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_read_timeout(self, timeout)
-    }
-}
-
 /// Reads one PROXY header from `stream`, exactly its bytes, giving up at
 /// `deadline`. Returns its source address (see [`Progress::Done`]).
 /// The stream's read timeout is left set to the time that was left.
@@ -228,40 +218,15 @@ pub fn read_proxy_header(
 ) -> Result<Option<SocketAddr>, ProxyHeaderError> {
     let mut bytes = Vec::with_capacity(V2_FIXED);
     loop {
-        match parse_proxy_header(&bytes)? {
+        let more = match parse_proxy_header(&bytes)? {
             Progress::Done(source) => return Ok(source),
-            Progress::Need(more) => read_more(stream, &mut bytes, more, deadline)?,
-        }
+            Progress::Need(more) => more,
+        };
+        let filled = bytes.len();
+        bytes.resize(filled + more, 0);
+        let read = read_before(stream, &mut bytes[filled..], deadline);
+        bytes.truncate(filled + read.map_err(ProxyHeaderError::Read)?);
     }
-}
-
-/// Appends exactly `more` bytes from `stream` to `bytes`, or fails.
-fn read_more(
-    stream: &mut impl TimedRead,
-    bytes: &mut Vec<u8>,
-    more: usize,
-    deadline: Instant,
-) -> Result<(), ProxyHeaderError> {
-    let end = bytes.len() + more;
-    let mut filled = bytes.len();
-    bytes.resize(end, 0);
-    while filled < end {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(ProxyHeaderError::TimedOut);
-        }
-        stream
-            .set_read_timeout(Some(left))
-            .map_err(ProxyHeaderError::Io)?;
-        match stream.read(&mut bytes[filled..end]) {
-            Ok(0) => return Err(ProxyHeaderError::Closed),
-            Ok(n) => filled += n,
-            Err(e) if crate::http::is_timeout(&e) => return Err(ProxyHeaderError::TimedOut),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(ProxyHeaderError::Io(e)),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -49,25 +49,17 @@ impl Rejection {
         matches!(self, Rejection::MissingToken | Rejection::InvalidToken)
     }
 
-    /// Its `wsauth_rejections_total` reason.
-    pub fn metric(&self) -> RejectionReason {
+    /// Its `wsauth_rejections_total` reason, and a few words for the log.
+    pub fn counted(&self) -> (RejectionReason, &'static str) {
+        use RejectionReason as Reason;
         match self {
-            Rejection::Throttled { .. } => RejectionReason::Throttled,
-            Rejection::ForeignOrigin => RejectionReason::Origin,
-            Rejection::OnlyTokenSubprotocols => RejectionReason::Subprotocol,
-            Rejection::MissingToken => RejectionReason::MissingToken,
-            Rejection::InvalidToken => RejectionReason::InvalidToken,
-        }
-    }
-
-    /// A few words for the log.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Rejection::Throttled { .. } => "too many failed authentications",
-            Rejection::ForeignOrigin => "origin not allowed",
-            Rejection::OnlyTokenSubprotocols => "only token subprotocols offered",
-            Rejection::MissingToken => "missing token",
-            Rejection::InvalidToken => "invalid token",
+            Rejection::Throttled { .. } => (Reason::Throttled, "too many failed authentications"),
+            Rejection::ForeignOrigin => (Reason::Origin, "origin not allowed"),
+            Rejection::OnlyTokenSubprotocols => {
+                (Reason::Subprotocol, "only token subprotocols offered")
+            }
+            Rejection::MissingToken => (Reason::MissingToken, "missing token"),
+            Rejection::InvalidToken => (Reason::InvalidToken, "invalid token"),
         }
     }
 }

@@ -37,11 +37,13 @@ struct End {
 }
 
 impl End {
+    fn new(code: Option<u16>, why: impl Into<Cow<'static, str>>) -> End {
+        let why = why.into();
+        End { code, why }
+    }
+
     fn lost() -> End {
-        End {
-            code: None,
-            why: "connection lost".into(),
-        }
+        End::new(None, "connection lost")
     }
 }
 
@@ -69,12 +71,7 @@ struct Session<'a> {
 /// called once the client is authenticated (at once, or after its
 /// first-message token): from then on it is a session, no longer pending.
 pub fn run(upgraded: Upgraded, shared: &Shared, authenticated: impl FnOnce()) {
-    let Upgraded {
-        ws,
-        link,
-        admission,
-        subprotocol,
-    } = upgraded;
+    let link = upgraded.link;
     let peer = link.peer();
     let _open = shared.metrics.session_opened();
     // Declared before the handler, so dropped after it: a handler's cleanup
@@ -85,7 +82,7 @@ pub fn run(upgraded: Upgraded, shared: &Shared, authenticated: impl FnOnce()) {
         return;
     };
     let mut session = Session {
-        ws,
+        ws: upgraded.ws,
         link,
         shared,
         peer,
@@ -93,7 +90,7 @@ pub fn run(upgraded: Upgraded, shared: &Shared, authenticated: impl FnOnce()) {
         received: 0,
         read_timeout: None,
     };
-    let (identity, token) = match session.identify(admission) {
+    let (identity, token) = match session.identify(upgraded.admission) {
         Ok(found) => found,
         Err(end) => {
             shared.metrics.session_ended(end.code);
@@ -108,7 +105,7 @@ pub fn run(upgraded: Upgraded, shared: &Shared, authenticated: impl FnOnce()) {
     let info = SessionInfo {
         identity: identity.clone(),
         peer,
-        subprotocol,
+        subprotocol: upgraded.subprotocol,
         handle: SessionHandle::new(&session.link),
         sessions: Sessions::new(shared.registry.clone()),
     };
@@ -285,14 +282,8 @@ impl Session<'_> {
         }
         match error {
             Error::ConnectionClosed => match self.peer_close {
-                Some(code) => End {
-                    code,
-                    why: "closed by peer".into(),
-                },
-                None => End {
-                    code: None,
-                    why: "closed".into(),
-                },
+                Some(code) => End::new(code, "closed by peer"),
+                None => End::new(None, "closed"),
             },
             Error::Capacity(_) => self.close(CloseCode::Size.into(), "message too big".into()),
             Error::Utf8(_) => self.close(CloseCode::Invalid.into(), "invalid UTF-8".into()),
@@ -324,10 +315,7 @@ impl Session<'_> {
             }
         }
         close_gracefully(self.link.transport());
-        End {
-            code: Some(code),
-            why: reason,
-        }
+        End::new(Some(code), reason)
     }
 
     /// Closes a session woken from outside. Its read half is already shut, so
@@ -339,30 +327,21 @@ impl Session<'_> {
                 (1008, "token expired".into())
             }
             Wake::Revoked => (1008, "token revoked".into()),
-            Wake::Closed => {
-                let (code, reason) = self
-                    .link
-                    .closed_by_handle()
-                    .unwrap_or((1000, String::new()));
-                // Its close may still wait in the outbox: out before the FIN.
-                self.link.finish();
-                let why = if reason.is_empty() {
-                    "closed by the server".into()
-                } else {
-                    reason.into()
-                };
-                return End {
-                    code: Some(code),
-                    why,
-                };
-            }
+            Wake::Closed => match self.link.closed_by_handle() {
+                Some((code, reason)) if !reason.is_empty() => (code, reason.into()),
+                sent => (
+                    sent.map_or(1000, |(code, _)| code),
+                    "closed by the server".into(),
+                ),
+            },
         };
-        let _ = self.link.write_frames(&close_frame_bytes(code, &why), true);
-        self.link.finish();
-        End {
-            code: Some(code),
-            why,
+        // A handle's close went to the link already, and may still wait in
+        // the outbox: `finish` writes it out before the FIN.
+        if wake != Wake::Closed {
+            let _ = self.link.write_frames(&close_frame_bytes(code, &why), true);
         }
+        self.link.finish();
+        End::new(Some(code), why)
     }
 }
 

@@ -69,16 +69,15 @@ impl Transport {
     pub fn send_some(&self, bytes: &[u8]) -> io::Result<(usize, bool)> {
         match self {
             Transport::Plain(tcp) => match send_now(tcp, bytes) {
-                Ok(n) => Ok((n, false)),
                 Err(e)
-                    if matches!(
+                    if !matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                     ) =>
                 {
-                    Ok((0, false))
+                    Err(e)
                 }
-                Err(e) => Err(e),
+                sent => Ok((sent.unwrap_or(0), false)),
             },
             #[cfg(feature = "tls")]
             Transport::Tls(tls) => tls.send_some(bytes),
@@ -120,22 +119,6 @@ impl Write for &Transport {
                 Ok(buf.len())
             }
         }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for Transport {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Transport::read(self, buf)
-    }
-}
-
-impl Write for Transport {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {

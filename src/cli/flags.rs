@@ -22,20 +22,22 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             }
             _ => (arg, None),
         };
+        let config = &mut parsing.options.config;
         match flag.as_str() {
             "--help" | "-h" => return Ok(Command::Help),
             "--version" | "-V" => return Ok(Command::Version),
-            "--first-message-auth" | "--proxy-protocol" | "--metrics" => {
-                if inline.is_some() {
-                    return Err(UsageError(format!("{flag} takes no value")));
-                }
-                parsing.switch(&flag);
-                continue;
+            "--first-message-auth" | "--proxy-protocol" | "--metrics" if inline.is_some() => {
+                return Err(UsageError(format!("{flag} takes no value")));
             }
-            _ => {}
+            "--first-message-auth" => config.first_message_auth = true,
+            "--proxy-protocol" => config.proxy_protocol = true,
+            "--metrics" => config.metrics = true,
+            _ => {
+                let value = || inline.or_else(|| args.next().map(|(value, _)| value));
+                let value = || value().ok_or_else(|| UsageError(format!("{flag} needs a value")));
+                parsing.record(&flag, value, position)?;
+            }
         }
-        let value = inline.or_else(|| args.next().map(|(value, _)| value));
-        parsing.record(&flag, value, position)?;
     }
     parsing
         .finish()
@@ -74,94 +76,63 @@ impl Default for Options {
 }
 
 impl Parsing {
-    /// A flag without a value.
-    fn switch(&mut self, flag: &str) {
-        let config = &mut self.options.config;
-        match flag {
-            "--first-message-auth" => config.first_message_auth = true,
-            "--proxy-protocol" => config.proxy_protocol = true,
-            _ => config.metrics = true,
-        }
-    }
-
-    /// A flag with its value (`None`: the command line ended first).
+    /// A flag that takes a value, which `value` gives (or says is missing).
     fn record(
         &mut self,
         flag: &str,
-        value: Option<String>,
+        value: impl FnOnce() -> Result<String, UsageError>,
         position: usize,
     ) -> Result<(), UsageError> {
-        let missing = || UsageError(format!("{flag} needs a value"));
-        let is_flag = listed(FLAGS, flag) || listed(JWT_FLAGS, flag);
-        if !is_flag {
-            return Err(UsageError::not_a_flag(flag, position));
-        }
-        if let Some(feature) = missing_feature(flag) {
-            return Err(UsageError::missing_feature(flag, feature));
-        }
-        let value = value.ok_or_else(missing)?;
-        let config = &mut self.options.config;
+        let options = &mut self.options;
+        let config = &mut options.config;
         match flag {
-            "--listen" => self.options.listen = listen_address(&value)?,
-            "--token" => self.options.tokens.push(token_flag(&value)?),
-            "--tokens-file" => self.options.tokens_file = Some(PathBuf::from(value)),
-            "--publish-key-file" => self.options.publish_key_file = Some(PathBuf::from(value)),
-            "--allow-origin" => config.allowed_origins.push(value),
-            "--max-connections" => config.max_connections = positive(flag, &value)?,
-            "--max-message-bytes" => config.max_message_bytes = positive(flag, &value)?,
-            "--max-outbox-bytes" => config.max_outbox_bytes = Some(positive(flag, &value)?),
+            "--listen" => options.listen = listen_address(&value()?)?,
+            "--token" => options.tokens.push(token_flag(&value()?)?),
+            "--tokens-file" => options.tokens_file = Some(value()?.into()),
+            "--publish-key-file" => options.publish_key_file = Some(value()?.into()),
+            "--allow-origin" => config.allowed_origins.push(value()?),
+            "--max-connections" => config.max_connections = positive(flag, &value()?)?,
+            "--max-message-bytes" => config.max_message_bytes = positive(flag, &value()?)?,
+            "--max-outbox-bytes" => config.max_outbox_bytes = Some(positive(flag, &value()?)?),
             "--handshake-timeout" => {
-                config.handshake_timeout = Duration::from_secs(positive(flag, &value)? as u64)
+                config.handshake_timeout = Duration::from_secs(positive(flag, &value()?)? as u64)
             }
             "--idle-timeout" => {
-                let secs = number(flag, &value)?;
+                let secs = number(flag, &value()?)?;
                 config.idle_timeout = (secs > 0).then(|| Duration::from_secs(secs as u64));
             }
+            "--greeting" => (options.greeting, self.echo_flag) = (value()?, Some("--greeting")),
             "--echo-prefix" => {
-                self.options.echo_prefix = value;
-                self.echo_flag = Some("--echo-prefix");
+                (options.echo_prefix, self.echo_flag) = (value()?, Some("--echo-prefix"));
             }
-            "--greeting" => {
-                self.options.greeting = value;
-                self.echo_flag = Some("--greeting");
+            "--exec" => options.exec = Some(value()?),
+            "--max-auth-failures" => config.max_auth_failures = number(flag, &value()?)?,
+            "--max-pending-per-ip" => config.max_pending_per_ip = number(flag, &value()?)?,
+            "--trusted-proxy" => trusted_proxy(config, &value()?)?,
+            "--log-level" => options.log_level = Some(log_level(&value()?)?),
+            "--tls-cert" if cfg!(feature = "tls") => self.tls_cert = Some(value()?.into()),
+            "--tls-key" if cfg!(feature = "tls") => self.tls_key = Some(value()?.into()),
+            "--redis" if cfg!(feature = "redis") => self.redis_url = Some(value()?),
+            "--redis-prefix" if cfg!(feature = "redis") => self.redis_prefix = Some(value()?),
+            "--tls-cert" | "--tls-key" => return Err(UsageError::missing_feature(flag, "tls")),
+            "--redis" | "--redis-prefix" => {
+                return Err(UsageError::missing_feature(flag, "redis"));
             }
-            "--exec" if value.trim().is_empty() => {
-                return Err(UsageError("--exec: the command is empty".into()));
-            }
-            "--exec" => self.options.exec = Some(value),
-            "--max-auth-failures" => config.max_auth_failures = number(flag, &value)?,
-            "--max-pending-per-ip" => config.max_pending_per_ip = number(flag, &value)?,
-            "--trusted-proxy" => trusted_proxy(config, &value)?,
-            "--log-level" => self.options.log_level = Some(log_level(&value)?),
-            _ => self.record_feature_flag(flag, value)?,
-        }
-        Ok(())
-    }
-
-    /// A flag of a cargo feature this build has.
-    fn record_feature_flag(&mut self, flag: &str, value: String) -> Result<(), UsageError> {
-        match flag {
-            "--tls-cert" => self.tls_cert = Some(PathBuf::from(value)),
-            "--tls-key" => self.tls_key = Some(PathBuf::from(value)),
-            "--redis" => self.redis_url = Some(value),
-            "--redis-prefix" => self.redis_prefix = Some(value),
             #[cfg(feature = "jwt")]
-            _ => jwt::record(&mut self.options.jwt, flag, value)?,
-            // `missing_feature` has refused the JWT flags already.
-            #[cfg(not(feature = "jwt"))]
-            _ => drop(value),
+            _ if listed(JWT_FLAGS, flag) => jwt::record(&mut options.jwt, flag, value()?)?,
+            _ if listed(JWT_FLAGS, flag) => return Err(UsageError::missing_feature(flag, "jwt")),
+            _ => return Err(UsageError::not_a_flag(flag, position)),
+        }
+        if flag == "--exec" && options.exec.as_ref().is_some_and(|c| c.trim().is_empty()) {
+            return Err(UsageError("--exec: the command is empty".into()));
         }
         Ok(())
     }
 
     /// The checks that need every flag.
-    fn finish(mut self) -> Result<Options, UsageError> {
+    fn finish(self) -> Result<Options, UsageError> {
         let mut options = self.options;
-        bus_flags(
-            &mut options.config,
-            self.redis_url.take(),
-            self.redis_prefix.take(),
-        )?;
+        bus_flags(&mut options.config, self.redis_url, self.redis_prefix)?;
         options.tls = match (self.tls_cert, self.tls_key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -185,27 +156,6 @@ impl Parsing {
         Ok(options)
     }
 }
-
-/// The feature a flag needs, when this build lacks it.
-fn missing_feature(flag: &str) -> Option<&'static str> {
-    let tls = matches!(flag, "--tls-cert" | "--tls-key");
-    let redis = matches!(flag, "--redis" | "--redis-prefix");
-    if tls && !cfg!(feature = "tls") {
-        Some("tls")
-    } else if redis && !cfg!(feature = "redis") {
-        Some("redis")
-    } else if listed(JWT_FLAGS, flag) && !cfg!(feature = "jwt") {
-        Some("jwt")
-    } else {
-        None
-    }
-}
-
-/// The flags that take a value, besides `JWT_FLAGS`.
-const FLAGS: &str = "--listen --token --tokens-file --publish-key-file --allow-origin \
-    --max-connections --max-message-bytes --max-outbox-bytes --handshake-timeout --idle-timeout \
-    --echo-prefix --greeting --exec --max-auth-failures --max-pending-per-ip --trusted-proxy \
-    --log-level --tls-cert --tls-key --redis --redis-prefix";
 
 /// Whether `flag` is one of the space-separated `flags`.
 fn listed(flags: &str, flag: &str) -> bool {

@@ -117,14 +117,11 @@ fn read_some<R: Read>(
         && left > 0
     {
         let n = match reader.read(&mut chunk[..left.min(CHUNK)]) {
-            Ok(0) => {
-                *pipe = None;
-                return true;
-            }
-            Ok(n) => n,
+            Ok(n) if n > 0 => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-            Err(_) => {
+            // Its end, or an error: nothing more comes from it.
+            _ => {
                 *pipe = None;
                 return true;
             }
@@ -274,11 +271,7 @@ impl LineSplitter {
     }
 
     fn check(&self, len: usize) -> Result<(), TooLong> {
-        if len > self.max_line {
-            Err(TooLong)
-        } else {
-            Ok(())
-        }
+        (len <= self.max_line).then_some(()).ok_or(TooLong)
     }
 
     /// The last line, if the output did not end with `\n`.

@@ -196,35 +196,6 @@ impl Link {
         }
     }
 
-    /// The flusher's turn: writes out what the socket takes; cuts a session
-    /// whose outbox has not moved for the write timeout.
-    pub fn flush_queued(&self) -> Flushed {
-        let mut state = self.state();
-        let before = (state.outbox.len(), state.unsent);
-        if !state.cut && self.drain(&mut state).is_ok() && state.backlog() {
-            if state
-                .moved_at
-                .is_some_and(|at| at.elapsed() >= self.write_timeout)
-            {
-                self.too_slow(&mut state);
-            } else if (state.outbox.len(), state.unsent) == before {
-                return Flushed::Stuck;
-            } else {
-                return Flushed::More;
-            }
-        }
-        state.flushing = false;
-        Flushed::Done
-    }
-
-    /// When the flusher must look at this session even if its socket stays
-    /// full: when the write timeout runs out.
-    pub fn flush_deadline(&self) -> Instant {
-        let state = self.state();
-        let moved = state.moved_at.unwrap_or_else(Instant::now);
-        moved + self.write_timeout
-    }
-
     /// Closes a session whose outbox has overflowed (or did not move within
     /// the write timeout): its outbox is freed, and it
     /// gets 1008 `too slow` if no frame is partly out and the socket takes
@@ -320,42 +291,32 @@ pub fn close_frame_bytes(code: u16, reason: &str) -> Vec<u8> {
     bytes
 }
 
-/// The payload length a frame's header declares (0 for a truncated header).
-pub(super) fn payload_len(frame: &[u8]) -> usize {
-    match (
-        frame.get(1).map(|b| b & 0x7F),
-        frame.get(2..4),
-        frame.get(2..10),
-    ) {
-        (Some(126), Some(n), _) => usize::from(u16::from_be_bytes([n[0], n[1]])),
-        (Some(127), _, Some(n)) => {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(n);
-            usize::try_from(u64::from_be_bytes(bytes)).unwrap_or(usize::MAX)
-        }
-        (Some(n), _, _) if n < 126 => usize::from(n),
-        _ => 0,
-    }
+/// A frame's header length (its mask included) and payload length; `None`
+/// while the header is not whole.
+fn frame_header(frame: &[u8]) -> Option<(u64, u64)> {
+    let (header, length) = match frame.get(1)? & 0x7F {
+        126 => (
+            4,
+            u64::from(u16::from_be_bytes(frame.get(2..4)?.try_into().ok()?)),
+        ),
+        127 => (10, u64::from_be_bytes(frame.get(2..10)?.try_into().ok()?)),
+        n => (2, u64::from(n)),
+    };
+    Some((header + u64::from(frame[1] >> 7) * 4, length))
 }
 
-/// Whether a buffer of whole, unmasked frames holds a close frame.
+/// The payload length a frame's header declares (0 for a truncated header).
+pub(super) fn payload_len(frame: &[u8]) -> usize {
+    frame_header(frame).map_or(0, |(_, n)| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// Whether a buffer of whole frames holds a close frame.
 fn carries_close_frame(mut bytes: &[u8]) -> bool {
-    while bytes.len() >= 2 {
+    while let Some((header, length)) = frame_header(bytes) {
         if bytes[0] & 0x0F == 0x8 {
             return true;
         }
-        let (header, length) = match bytes[1] & 0x7F {
-            126 if bytes.len() >= 4 => (4, u64::from(u16::from_be_bytes([bytes[2], bytes[3]]))),
-            127 if bytes.len() >= 10 => {
-                let mut n = [0u8; 8];
-                n.copy_from_slice(&bytes[2..10]);
-                (10, u64::from_be_bytes(n))
-            }
-            126 | 127 => return false,
-            n => (2, u64::from(n)),
-        };
-        let mask = if bytes[1] & 0x80 != 0 { 4 } else { 0 };
-        let Ok(next) = usize::try_from(length.saturating_add(header + mask)) else {
+        let Ok(next) = usize::try_from(length.saturating_add(header)) else {
             return false;
         };
         bytes = bytes.get(next..).unwrap_or_default();
@@ -368,12 +329,33 @@ impl Backlog for Link {
         self.stream().as_raw_fd()
     }
 
-    fn flush_deadline(&self) -> Instant {
-        Link::flush_deadline(self)
+    /// The flusher's turn: writes out what the socket takes; cuts a session
+    /// whose outbox has not moved for the write timeout.
+    fn flush_queued(&self) -> Flushed {
+        let mut state = self.state();
+        let before = (state.outbox.len(), state.unsent);
+        if !state.cut && self.drain(&mut state).is_ok() && state.backlog() {
+            if state
+                .moved_at
+                .is_some_and(|at| at.elapsed() >= self.write_timeout)
+            {
+                self.too_slow(&mut state);
+            } else if (state.outbox.len(), state.unsent) == before {
+                return Flushed::Stuck;
+            } else {
+                return Flushed::More;
+            }
+        }
+        state.flushing = false;
+        Flushed::Done
     }
 
-    fn flush_queued(&self) -> Flushed {
-        Link::flush_queued(self)
+    /// When the flusher must look at this session even if its socket stays
+    /// full: when the write timeout runs out.
+    fn flush_deadline(&self) -> Instant {
+        let state = self.state();
+        let moved = state.moved_at.unwrap_or_else(Instant::now);
+        moved + self.write_timeout
     }
 }
 

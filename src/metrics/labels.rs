@@ -32,39 +32,12 @@ pub enum RejectionReason {
 }
 
 impl RejectionReason {
-    /// Every reason, in the order they are rendered.
-    pub const ALL: [RejectionReason; 12] = [
-        RejectionReason::MissingToken,
-        RejectionReason::InvalidToken,
-        RejectionReason::Throttled,
-        RejectionReason::Origin,
-        RejectionReason::Subprotocol,
-        RejectionReason::Busy,
-        RejectionReason::BadRequest,
-        RejectionReason::HeadTooLarge,
-        RejectionReason::Timeout,
-        RejectionReason::PendingPerIp,
-        RejectionReason::Evicted,
-        RejectionReason::NoThread,
-    ];
-
-    /// The `reason` label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            RejectionReason::MissingToken => "missing_token",
-            RejectionReason::InvalidToken => "invalid_token",
-            RejectionReason::Throttled => "throttled",
-            RejectionReason::Origin => "origin",
-            RejectionReason::Subprotocol => "subprotocol",
-            RejectionReason::Busy => "busy",
-            RejectionReason::BadRequest => "bad_request",
-            RejectionReason::HeadTooLarge => "head_too_large",
-            RejectionReason::Timeout => "timeout",
-            RejectionReason::PendingPerIp => "pending_per_ip",
-            RejectionReason::Evicted => "evicted",
-            RejectionReason::NoThread => "no_thread",
-        }
-    }
+    /// The `reason` label values, space-separated, in the order of the
+    /// variants (and of the lines rendered).
+    pub const LABELS: &'static str = "missing_token invalid_token throttled origin subprotocol \
+        busy bad_request head_too_large timeout pending_per_ip evicted no_thread";
+    /// How many reasons there are.
+    pub const COUNT: usize = RejectionReason::NoThread as usize + 1;
 }
 
 /// How a `POST /publish` or `/disconnect` request ended: one label value of
@@ -88,27 +61,10 @@ pub enum PublishResult {
 }
 
 impl PublishResult {
-    /// Every result, in the order they are rendered.
-    pub const ALL: [PublishResult; 7] = [
-        PublishResult::Ok,
-        PublishResult::Unauthorized,
-        PublishResult::Forbidden,
-        PublishResult::Throttled,
-        PublishResult::BadRequest,
-        PublishResult::TooLarge,
-        PublishResult::Unavailable,
-    ];
-
-    /// The `result` label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            PublishResult::Ok => "ok",
-            PublishResult::Unauthorized => "unauthorized",
-            PublishResult::Forbidden => "forbidden",
-            PublishResult::Throttled => "throttled",
-            PublishResult::BadRequest => "bad_request",
-            PublishResult::TooLarge => "too_large",
-            PublishResult::Unavailable => "unavailable",
-        }
-    }
+    /// The `result` label values, space-separated, in the order of the
+    /// variants (and of the lines rendered).
+    pub const LABELS: &'static str =
+        "ok unauthorized forbidden throttled bad_request too_large unavailable";
+    /// How many results there are.
+    pub const COUNT: usize = PublishResult::Unavailable as usize + 1;
 }

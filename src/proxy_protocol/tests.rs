@@ -1,7 +1,9 @@
 //! Unit tests of the parent module.
 
 use super::*;
-use std::io::Cursor;
+use std::io::{self, Cursor, Read};
+use std::net::TcpStream;
+use std::time::Duration;
 
 /// A byte source handing out at most `chunk` bytes a read, like a slow peer.
 struct Trickle {
@@ -191,11 +193,20 @@ fn an_oversized_v2_length_is_refused_before_its_payload_is_read() {
 #[test]
 fn a_truncated_header_is_closed_not_malformed() {
     let (result, _) = read(b"PROXY TCP4 192.0.2.1", 4096);
-    assert!(matches!(result, Err(ProxyHeaderError::Closed)));
+    assert!(matches!(
+        result,
+        Err(ProxyHeaderError::Read(ReadError::Closed))
+    ));
     let (result, _) = read(&v2(1, 0x11, &[0; 12])[..20], 4096);
-    assert!(matches!(result, Err(ProxyHeaderError::Closed)));
+    assert!(matches!(
+        result,
+        Err(ProxyHeaderError::Read(ReadError::Closed))
+    ));
     let (result, _) = read(b"", 4096);
-    assert!(matches!(result, Err(ProxyHeaderError::Closed)));
+    assert!(matches!(
+        result,
+        Err(ProxyHeaderError::Read(ReadError::Closed))
+    ));
 }
 
 #[test]
@@ -213,7 +224,7 @@ fn a_silent_peer_times_out_at_the_deadline() {
     let start = Instant::now();
     let result = read_proxy_header(&mut server, start + Duration::from_millis(200));
     assert!(
-        matches!(result, Err(ProxyHeaderError::TimedOut)),
+        matches!(result, Err(ProxyHeaderError::Read(ReadError::TimedOut))),
         "{result:?}"
     );
     assert!(start.elapsed() < Duration::from_secs(2));

@@ -6,7 +6,7 @@ use super::{Action, Endpoint, publish};
 use crate::credentials::percent_decode;
 use crate::error::PublishError;
 use crate::http::method_not_allowed;
-use crate::http::{Answer, BodyError, RequestHead, header_lines, read_body};
+use crate::http::{Answer, ReadError, RequestHead, header_lines, read_body};
 use crate::message::Message;
 use crate::metrics::PublishResult;
 use crate::publish_key::PublishKey;
@@ -72,30 +72,22 @@ impl Refusal {
         }
     }
 
-    fn result(&self) -> PublishResult {
+    /// Its metric, and a few words for the log.
+    fn counted(&self) -> (PublishResult, &'static str) {
+        use PublishResult::{BadRequest, Forbidden, Throttled, TooLarge, Unauthorized};
         match self {
-            Refusal::Throttled { .. } => PublishResult::Throttled,
-            Refusal::Origin => PublishResult::Forbidden,
-            Refusal::MissingKey | Refusal::InvalidKey => PublishResult::Unauthorized,
-            Refusal::TooLarge => PublishResult::TooLarge,
-            _ => PublishResult::BadRequest,
-        }
-    }
-
-    fn reason(&self) -> &'static str {
-        match self {
-            Refusal::Method => "method not allowed",
-            Refusal::Throttled { .. } => "too many failed authentications",
-            Refusal::Origin => "Origin header",
-            Refusal::MissingKey => "missing key",
-            Refusal::InvalidKey => "invalid key",
-            Refusal::Query => "bad query",
-            Refusal::TransferEncoding => "Transfer-Encoding",
-            Refusal::LengthRequired => "no Content-Length",
-            Refusal::BadLength => "malformed Content-Length",
-            Refusal::TooLarge => "body too large",
-            Refusal::DisconnectBody => "a body on /disconnect",
-            Refusal::NotUtf8 => "text body not UTF-8",
+            Refusal::Method => (BadRequest, "method not allowed"),
+            Refusal::Throttled { .. } => (Throttled, "too many failed authentications"),
+            Refusal::Origin => (Forbidden, "Origin header"),
+            Refusal::MissingKey => (Unauthorized, "missing key"),
+            Refusal::InvalidKey => (Unauthorized, "invalid key"),
+            Refusal::Query => (BadRequest, "bad query"),
+            Refusal::TransferEncoding => (BadRequest, "Transfer-Encoding"),
+            Refusal::LengthRequired => (BadRequest, "no Content-Length"),
+            Refusal::BadLength => (BadRequest, "malformed Content-Length"),
+            Refusal::TooLarge => (TooLarge, "body too large"),
+            Refusal::DisconnectBody => (BadRequest, "a body on /disconnect"),
+            Refusal::NotUtf8 => (BadRequest, "text body not UTF-8"),
         }
     }
 }
@@ -137,11 +129,11 @@ pub(crate) fn answer(
         Err(e) => {
             shared.metrics.publish_request(PublishResult::BadRequest);
             match e {
-                BodyError::TimedOut => {
+                ReadError::TimedOut => {
                     log::info!("{peer}: closed: publish body not complete within the deadline");
                 }
-                BodyError::Closed => log::info!("{peer}: closed: publish body cut short"),
-                BodyError::Io(e) => log::debug!("{peer}: reading the publish body failed: {e}"),
+                ReadError::Closed => log::info!("{peer}: closed: publish body cut short"),
+                ReadError::Io(e) => log::debug!("{peer}: reading the publish body failed: {e}"),
             }
             return None;
         }
@@ -223,8 +215,9 @@ fn carry_out(
 
 /// Logs and counts a refusal; its answer (no body to a `HEAD`).
 fn refused(shared: &Shared, peer: SocketAddr, refusal: &Refusal, head: &RequestHead) -> Answer {
-    log::info!("{peer}: publish refused: {}", refusal.reason());
-    shared.metrics.publish_request(refusal.result());
+    let (result, reason) = refusal.counted();
+    log::info!("{peer}: publish refused: {reason}");
+    shared.metrics.publish_request(result);
     let mut answer = refusal.answer();
     answer.send_body = head.method != "HEAD";
     answer
