@@ -78,21 +78,19 @@ fn same_family(a: IpAddr, b: IpAddr) -> bool {
 
 /// `ip` with every bit past the first `prefix` cleared.
 fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
+    let (bits, width) = match ip {
+        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
+        IpAddr::V6(v6) => (u128::from(v6), 128),
+    };
+    let past = width - u32::from(prefix);
+    let kept = bits
+        .checked_shr(past)
+        .unwrap_or(0)
+        .checked_shl(past)
+        .unwrap_or(0);
     match ip {
-        IpAddr::V4(v4) => {
-            let bits = u32::from(v4);
-            let kept = bits.checked_shr(32 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V4(Ipv4Addr::from(
-                kept.checked_shl(32 - u32::from(prefix)).unwrap_or(0),
-            ))
-        }
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6);
-            let kept = bits.checked_shr(128 - u32::from(prefix)).unwrap_or(0);
-            IpAddr::V6(Ipv6Addr::from(
-                kept.checked_shl(128 - u32::from(prefix)).unwrap_or(0),
-            ))
-        }
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(kept as u32)),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(kept)),
     }
 }
 

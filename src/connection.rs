@@ -5,8 +5,8 @@
 use crate::client_ip::{Client, identify_client};
 use crate::handshake::{Upgraded, redact_target, upgrade};
 use crate::http::{
-    Answer, HeadError, MAX_HEAD_BYTES, ReadError, RequestHead, TimedRead, header_lines,
-    read_request_head, send_answer,
+    Answer, HeadError, MAX_HEAD_BYTES, ReadError, RequestHead, header_lines, read_request_head,
+    send_answer,
 };
 use crate::metrics::RejectionReason;
 use crate::pending::{Refused, Ticket};
@@ -14,7 +14,8 @@ use crate::proxy_protocol::{ProxyHeaderError, read_proxy_header};
 use crate::router::{Paths, Route, metrics_answer, route_with};
 use crate::state::Shared;
 use crate::transport::Transport;
-use std::io::{self, Read};
+#[cfg(feature = "tls")]
+use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -168,9 +169,8 @@ fn read_source(
     shared: &Shared,
     deadline: Instant,
 ) -> Option<(SocketAddr, usize)> {
-    let mut counted = Counted { stream, read: 0 };
-    let named = match read_proxy_header(&mut counted, deadline) {
-        Ok(named) => named,
+    let (named, read) = match read_proxy_header(&mut &*stream, deadline) {
+        Ok(header) => header,
         Err(ProxyHeaderError::Read(ReadError::Closed)) => return None,
         Err(ProxyHeaderError::Read(ReadError::Io(e))) => {
             log::debug!("{tcp_peer}: reading the PROXY header failed: {e}");
@@ -195,27 +195,7 @@ fn read_source(
         }
         None => tcp_peer,
     };
-    Some((source, MAX_HEAD_BYTES.saturating_sub(counted.read)))
-}
-
-/// A stream that counts the bytes read through it.
-struct Counted<'a> {
-    stream: &'a TcpStream,
-    read: usize,
-}
-
-impl Read for Counted<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = (&mut self.stream).read(buf)?;
-        self.read += n;
-        Ok(n)
-    }
-}
-
-impl TimedRead for Counted<'_> {
-    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.stream.set_read_timeout(timeout)
-    }
+    Some((source, MAX_HEAD_BYTES.saturating_sub(read)))
 }
 
 /// The stream the connection speaks: the socket itself, or with TLS

@@ -69,22 +69,23 @@ fn offered_subprotocols(request: &Request) -> Vec<String> {
     offered
 }
 
-/// `Authorization: Bearer TOKEN`, the scheme matched ignoring case.
+/// The first `Authorization: Bearer TOKEN` (scheme matched ignoring case).
 fn bearer_header(request: &Request) -> Presented {
-    for value in request.headers().get_all("authorization") {
-        let value = value.as_bytes();
-        let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
-            Some(space) => value.split_at(space),
-            None => (value, &b""[..]),
-        };
-        if scheme.eq_ignore_ascii_case(b"bearer") {
-            return match std::str::from_utf8(rest) {
-                Ok(token) => checked(token.trim()),
-                Err(_) => Presented::Malformed,
-            };
-        }
+    let mut values = request.headers().get_all("authorization").iter();
+    match values.find_map(|value| bearer_of(value.as_bytes())) {
+        None => Presented::Nothing,
+        Some(rest) => std::str::from_utf8(rest).map_or(Presented::Malformed, |t| checked(t.trim())),
     }
-    Presented::Nothing
+}
+
+/// What follows the scheme of an `Authorization` value whose scheme is
+/// `Bearer` (matched ignoring case); `None` for another scheme.
+pub fn bearer_of(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
+        Some(space) => value.split_at(space),
+        None => (value, &b""[..]),
+    };
+    scheme.eq_ignore_ascii_case(b"bearer").then_some(rest)
 }
 
 /// The first `token` query parameter, percent-decoded (`+` stays `+`).

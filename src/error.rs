@@ -57,19 +57,12 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
-            Error::TokensFile {
-                path,
-                line: Some(line),
-                reason,
-            } => {
-                write!(f, "tokens file {}: line {line}: {reason}", path.display())
-            }
-            Error::TokensFile {
-                path,
-                line: None,
-                reason,
-            } => {
-                write!(f, "tokens file {}: {reason}", path.display())
+            Error::TokensFile { path, line, reason } => {
+                write!(f, "tokens file {}: ", path.display())?;
+                if let Some(line) = line {
+                    write!(f, "line {line}: ")?;
+                }
+                f.write_str(reason)
             }
             #[cfg(feature = "jwt")]
             Error::KeyFile { path, reason } => {

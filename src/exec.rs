@@ -7,8 +7,9 @@ use crate::thread_limits;
 mod output;
 mod process;
 
+use crate::sys::set_nonblocking;
 use output::{Pipes, carry_output};
-use process::{Shell, set_nonblocking};
+use process::Shell;
 use std::io::{self, PipeWriter, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsFd;

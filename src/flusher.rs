@@ -5,6 +5,7 @@
 //! and with none waiting it sleeps until the next second. A session leaves
 //! the list as soon as its outbox is empty.
 
+use crate::sys::pollfd;
 use std::io::{PipeReader, PipeWriter, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -56,6 +57,16 @@ struct List<B> {
     stopped: bool,
 }
 
+impl<B> List<B> {
+    /// Wakes the thread's `poll` (the pipe then holds its one byte).
+    fn wake(&mut self) {
+        self.woken = true;
+        if let Some(wake) = self.wake.as_mut() {
+            let _ = wake.write(&[1]);
+        }
+    }
+}
+
 impl<B: Backlog> Flusher<B> {
     /// A flusher for outboxes of at most `limit` bytes; its thread runs
     /// from [`Flusher::start`].
@@ -90,10 +101,7 @@ impl<B: Backlog> Flusher<B> {
         }
         list.added.push(link);
         if !list.woken {
-            list.woken = true;
-            if let Some(wake) = list.wake.as_mut() {
-                let _ = wake.write(&[1]);
-            }
+            list.wake();
         }
         true
     }
@@ -110,10 +118,7 @@ impl<B: Backlog> Flusher<B> {
         list.thread = Some(thread);
         list.wake = Some(writer);
         // Sessions handed over before the pipe existed.
-        list.woken = true;
-        if let Some(wake) = list.wake.as_mut() {
-            let _ = wake.write(&[1]);
-        }
+        list.wake();
         Ok(())
     }
 
@@ -122,9 +127,7 @@ impl<B: Backlog> Flusher<B> {
         let mut list = self.list();
         list.stopped = true;
         list.added.clear();
-        if let Some(wake) = list.wake.as_mut() {
-            let _ = wake.write(&[1]);
-        }
+        list.wake();
         let thread = list.thread.take();
         drop(list);
         if let Some(thread) = thread {
@@ -179,11 +182,6 @@ fn wait_for_room<B: Backlog>(
     fds: &mut Vec<libc::pollfd>,
     next_tick: Instant,
 ) -> std::io::Result<usize> {
-    let pollfd = |fd, events| libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
     fds.clear();
     fds.push(pollfd(wake.as_raw_fd(), libc::POLLIN));
     fds.extend(

@@ -102,7 +102,7 @@ pub trait TimedRead: Read {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()>;
 }
 
-impl TimedRead for TcpStream {
+impl TimedRead for &TcpStream {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
     }
@@ -231,6 +231,12 @@ impl Answer {
     /// Adds a header.
     pub fn with_header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
         self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Replaces the body.
+    pub fn with_body(mut self, body: String) -> Self {
+        self.body = body.into_bytes().into();
         self
     }
 

@@ -19,6 +19,7 @@ pub use write::close_frame_bytes;
 
 use crate::flusher::Flusher;
 use crate::metrics::Metrics;
+use crate::sys::pollfd;
 use crate::transport::Transport;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -175,16 +176,8 @@ impl Link {
                 return Waited::Deadline;
             }
             let mut fds = [
-                libc::pollfd {
-                    fd: fd.as_raw_fd(),
-                    events: libc::POLLOUT,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.stream().as_raw_fd(),
-                    events: libc::POLLRDHUP,
-                    revents: 0,
-                },
+                pollfd(fd.as_raw_fd(), libc::POLLOUT),
+                pollfd(self.stream().as_raw_fd(), libc::POLLRDHUP),
             ];
             // An error (a signal) is a wait that found nothing: look again.
             let ready = crate::sys::poll(&mut fds, left).unwrap_or(0);

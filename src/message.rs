@@ -80,14 +80,18 @@ pub(crate) fn sendable_code(code: u16) -> u16 {
 
 /// A close reason cut to the 123 bytes a close frame has room for.
 pub(crate) fn short_reason(mut reason: String) -> String {
-    if reason.len() > 123 {
-        let mut end = 123;
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        reason.truncate(end);
-    }
+    reason.truncate(reason_end(&reason));
     reason
+}
+
+/// Where a close reason is cut: at the 123 bytes a close frame has room
+/// for, or the character boundary before.
+pub(crate) fn reason_end(reason: &str) -> usize {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
 }
 
 #[cfg(test)]

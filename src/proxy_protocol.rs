@@ -210,16 +210,17 @@ fn slice<const N: usize>(
 }
 
 /// Reads one PROXY header from `stream`, exactly its bytes, giving up at
-/// `deadline`. Returns its source address (see [`Progress::Done`]).
+/// `deadline`. Returns its source address (see [`Progress::Done`]) and its
+/// length.
 /// The stream's read timeout is left set to the time that was left.
 pub fn read_proxy_header(
     stream: &mut impl TimedRead,
     deadline: Instant,
-) -> Result<Option<SocketAddr>, ProxyHeaderError> {
+) -> Result<(Option<SocketAddr>, usize), ProxyHeaderError> {
     let mut bytes = Vec::with_capacity(V2_FIXED);
     loop {
         let more = match parse_proxy_header(&bytes)? {
-            Progress::Done(source) => return Ok(source),
+            Progress::Done(source) => return Ok((source, bytes.len())),
             Progress::Need(more) => more,
         };
         let filled = bytes.len();

@@ -57,11 +57,7 @@ pub(crate) fn wait_for(
     if left.is_zero() {
         return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
     }
-    let mut fd = [libc::pollfd {
-        fd: tcp.as_raw_fd(),
-        events,
-        revents: 0,
-    }];
+    let mut fd = [sys::pollfd(tcp.as_raw_fd(), events)];
     match sys::poll(&mut fd, Some(left)) {
         Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(e),
         _ => Ok(()),

@@ -21,6 +21,7 @@ pub use process::{
 };
 
 use std::io;
+use std::os::fd::RawFd;
 use std::time::Duration;
 
 /// Waits until one of `fds` is ready (see each one's `revents`) or `timeout`
@@ -38,6 +39,15 @@ pub fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<u
     // (one not open comes back as POLLNVAL).
     let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, millis) };
     checked(ready as isize)
+}
+
+/// A `pollfd` that waits for `events` on `fd`.
+pub fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
 }
 
 /// A call's result: the count it returned, or the error it left in `errno`.

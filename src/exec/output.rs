@@ -4,8 +4,9 @@
 //! session's end at once, so a process that keeps a pipe open holds neither
 //! the session nor the thread.
 
-use super::process::{Shell, poll, pollfd, waiting_bytes};
+use super::process::Shell;
 use crate::push::SessionHandle;
+use crate::sys::{bytes_waiting, pollfd};
 use std::io::{self, PipeReader, Read};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -62,10 +63,10 @@ pub(super) fn carry_output(
 /// The `sh` has exited: sends and logs what its pipes held at that moment
 /// (not what a process it left behind writes later), then the close.
 fn finish(mut pipes: Pipes, mut out: Stdout<'_>, mut err: Stderr, success: bool) {
-    let waiting = pipes.stderr.as_ref().map_or(0, waiting_bytes);
+    let waiting = pipes.stderr.as_ref().map_or(0, bytes_waiting);
     read_some(&mut pipes.stderr, waiting, |bytes| err.feed(bytes));
     err.finish();
-    let waiting = pipes.stdout.as_ref().map_or(0, waiting_bytes);
+    let waiting = pipes.stdout.as_ref().map_or(0, bytes_waiting);
     if !read_some(&mut pipes.stdout, waiting, |bytes| out.feed(bytes)) || !out.finish() {
         return;
     }
@@ -94,7 +95,8 @@ fn wait_ready(pipes: &Pipes, shell: &Shell) -> Ready {
     // A descriptor of -1 is skipped by poll(2): one slot per kind.
     let mut polled = fds.map(|fd| pollfd(fd.unwrap_or(-1), libc::POLLIN));
     let timeout = fds[2].is_none().then_some(EXIT_POLL);
-    poll(&mut polled, timeout);
+    // A signal (an error) leaves every `revents` 0: nothing is ready.
+    let _ = crate::sys::poll(&mut polled, timeout);
     let ready = |i: usize| fds[i].is_some() && polled[i].revents != 0;
     Ready {
         stdout: ready(0),

@@ -6,7 +6,7 @@
 //! cannot be reused by another process while we may still signal it.
 
 use crate::sys;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::Child;
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
@@ -159,33 +159,6 @@ fn live_in_group(stat: &str, pgid: libc::pid_t) -> bool {
     let state = fields.next().unwrap_or("Z");
     let group = fields.nth(1).and_then(|g| g.parse::<libc::pid_t>().ok());
     group == Some(pgid) && !matches!(state, "Z" | "X" | "x")
-}
-
-/// Makes our end of a pipe non-blocking (the program's end is its own).
-pub(super) fn set_nonblocking(fd: &impl AsFd) {
-    sys::set_nonblocking(fd.as_fd());
-}
-
-/// Bytes waiting in a pipe now (0 if it cannot tell).
-pub(super) fn waiting_bytes(fd: &impl AsFd) -> usize {
-    sys::bytes_waiting(fd.as_fd())
-}
-
-/// Waits until one of `fds` is ready (see each one's `revents`) or `timeout`
-/// passes (`None`: no limit). A signal ends the wait early, as a timeout.
-pub(super) fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) {
-    if sys::poll(fds, timeout).is_err() {
-        fds.iter_mut().for_each(|fd| fd.revents = 0);
-    }
-}
-
-/// A pollfd waiting for `events` on `fd`.
-pub(super) fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    }
 }
 
 #[cfg(test)]

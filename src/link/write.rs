@@ -5,6 +5,7 @@
 use super::{Link, MAX_CHUNK, MAX_WAITING_WRITERS, Wake};
 use crate::error::SendError;
 use crate::flusher::{Backlog, Flushed};
+use crate::message::reason_end;
 use crate::outbox::Outbox;
 use crate::socket::wait_for;
 use std::net::Shutdown;
@@ -281,10 +282,7 @@ impl Link {
 /// A close frame, formatted: unmasked, FIN, the code, then the reason (cut
 /// to the 123 bytes a control frame can carry, on a character boundary).
 pub fn close_frame_bytes(code: u16, reason: &str) -> Vec<u8> {
-    let mut end = reason.len().min(123);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = reason_end(reason);
     let mut bytes = vec![0x88, 2 + end as u8];
     bytes.extend_from_slice(&code.to_be_bytes());
     bytes.extend_from_slice(&reason.as_bytes()[..end]);

@@ -33,7 +33,10 @@ fn read(data: &[u8], chunk: usize) -> (Result<Option<SocketAddr>, ProxyHeaderErr
     let result = read_proxy_header(&mut stream, Instant::now() + Duration::from_secs(5));
     let mut rest = Vec::new();
     stream.data.read_to_end(&mut rest).expect("a cursor reads");
-    (result, rest)
+    if let Ok((_, length)) = &result {
+        assert_eq!(*length, data.len() - rest.len(), "the header's length");
+    }
+    (result.map(|(source, _)| source), rest)
 }
 
 fn addr(text: &str) -> SocketAddr {
@@ -220,9 +223,9 @@ fn a_plain_request_is_refused_at_its_first_byte() {
 fn a_silent_peer_times_out_at_the_deadline() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let _client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
-    let (mut server, _) = listener.accept().expect("accept");
+    let (server, _) = listener.accept().expect("accept");
     let start = Instant::now();
-    let result = read_proxy_header(&mut server, start + Duration::from_millis(200));
+    let result = read_proxy_header(&mut &server, start + Duration::from_millis(200));
     assert!(
         matches!(result, Err(ProxyHeaderError::Read(ReadError::TimedOut))),
         "{result:?}"

@@ -3,7 +3,7 @@
 //! connection's deadline, and the answer.
 
 use super::{Action, Endpoint, publish};
-use crate::credentials::percent_decode;
+use crate::credentials::{bearer_of, percent_decode};
 use crate::error::PublishError;
 use crate::http::method_not_allowed;
 use crate::http::{Answer, ReadError, RequestHead, header_lines, read_body};
@@ -192,23 +192,19 @@ fn carry_out(
                 log::info!("{peer}: published to {whom}: {size} bytes, delivered to {count}");
                 format!("delivered {count}\n")
             };
-            let mut answer = Answer::text(200, "");
-            answer.body = line.into_bytes().into();
-            answer
+            Answer::text(200, "").with_body(line)
         }
-        Err(PublishError::Stopped) => {
+        Err(e) => {
             shared.metrics.publish_request(PublishResult::Unavailable);
-            log::info!("{peer}: publish to {whom} refused: the server is stopping");
-            Answer::text(503, "server stopping; try again later\n").with_header("Retry-After", "1")
-        }
-        Err(PublishError::BusDown) => {
-            shared.metrics.publish_request(PublishResult::Unavailable);
-            log::info!("{peer}: publish to {whom} refused: the bus is down");
-            Answer::text(
-                503,
-                "the bus to the other instances is down; try again later\n",
-            )
-            .with_header("Retry-After", "1")
+            let (why, body) = match e {
+                PublishError::Stopped => ("the server is stopping", "server stopping"),
+                PublishError::BusDown => {
+                    ("the bus is down", "the bus to the other instances is down")
+                }
+            };
+            log::info!("{peer}: publish to {whom} refused: {why}");
+            let answer = Answer::text(503, "").with_header("Retry-After", "1");
+            answer.with_body(format!("{body}; try again later\n"))
         }
     }
 }
@@ -288,18 +284,9 @@ fn admit(
 
 /// The key of the first `Authorization: Bearer KEY` (scheme matched
 /// ignoring case); `None` when there is none, or it is empty.
-fn bearer<'a>(values: impl Iterator<Item = &'a [u8]>) -> Option<&'a [u8]> {
-    for value in values {
-        let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
-            Some(space) => value.split_at(space),
-            None => (value, &b""[..]),
-        };
-        if scheme.eq_ignore_ascii_case(b"bearer") {
-            let key = rest.trim_ascii();
-            return (!key.is_empty()).then_some(key);
-        }
-    }
-    None
+fn bearer<'a>(mut values: impl Iterator<Item = &'a [u8]>) -> Option<&'a [u8]> {
+    let key = values.find_map(bearer_of)?.trim_ascii();
+    (!key.is_empty()).then_some(key)
 }
 
 /// `?user=NAME` (percent-decoded) or, for `/publish`, `?all`: exactly one

@@ -3,7 +3,7 @@
 //! readable at an exit, pipes made non-blocking and asked what they hold,
 //! a system constant, the limits of open files and of processes.
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// Sends `signal` to every process of group `pgid` (`killpg(2)`; errors,
 /// such as a group that is gone, are ignored). Which group is the caller's
@@ -44,7 +44,8 @@ pub fn pidfd_open(pid: u32) -> Option<OwnedFd> {
 }
 
 /// Makes a descriptor non-blocking (`O_NONBLOCK`); errors are ignored.
-pub fn set_nonblocking(fd: BorrowedFd<'_>) {
+pub fn set_nonblocking(fd: impl AsFd) {
+    let fd = fd.as_fd();
     // SAFETY: F_GETFL and F_SETFL take and return plain flags, no pointers;
     // the descriptor is open for the borrow's lifetime.
     unsafe {
@@ -57,7 +58,8 @@ pub fn set_nonblocking(fd: BorrowedFd<'_>) {
 
 /// Bytes waiting in a pipe now (`FIONREAD`); 0 if it cannot tell, or if
 /// `fd` is not a pipe.
-pub fn bytes_waiting(fd: BorrowedFd<'_>) -> usize {
+pub fn bytes_waiting(fd: impl AsFd) -> usize {
+    let fd = fd.as_fd();
     let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat writes one stat into the one we pass; the descriptor is
     // open for the borrow's lifetime.

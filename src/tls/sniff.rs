@@ -97,11 +97,7 @@ fn peek_waiting(tcp: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Whether the peer has shut down its sending side (a poll that never waits).
 fn peer_closed(tcp: &TcpStream) -> io::Result<bool> {
-    let mut fd = [libc::pollfd {
-        fd: tcp.as_raw_fd(),
-        events: libc::POLLRDHUP,
-        revents: 0,
-    }];
+    let mut fd = [sys::pollfd(tcp.as_raw_fd(), libc::POLLRDHUP)];
     sys::poll(&mut fd, Some(Duration::ZERO))?;
     Ok(fd[0].revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0)
 }
