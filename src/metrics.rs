@@ -125,120 +125,87 @@ impl Metrics {
 
     /// The text for `GET /metrics`: every wsauth metric, then the process's.
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        let open = |opened: &AtomicU64, closed: &AtomicU64| {
-            // Read the closes first: a close never appears without its open.
-            let closed = get(closed);
-            get(opened).saturating_sub(closed)
-        };
-        let connections = open(&self.connections_opened, &self.connections_closed);
-        let sessions = open(&self.sessions_opened, &self.sessions_closed);
-        family(
-            &mut out,
-            "wsauth_connections_open",
-            "gauge",
-            "Connections open now, HTTP and WebSocket together.",
-        );
-        sample(&mut out, "wsauth_connections_open", None, connections);
-        family(
-            &mut out,
-            "wsauth_sessions_open",
-            "gauge",
-            "WebSocket sessions open now.",
-        );
-        sample(&mut out, "wsauth_sessions_open", None, sessions);
-        self.render_counters(&mut out);
-        render_process(&mut out);
-        out
-    }
-
-    /// The counters, with their labelled families.
-    fn render_counters(&self, out: &mut String) {
-        let plain = [
-            (
-                "wsauth_sessions_total",
-                "WebSocket sessions opened.",
-                &self.sessions_opened,
-            ),
-            (
-                "wsauth_messages_received_total",
-                "Data messages received from clients.",
-                &self.messages_received,
-            ),
-            (
-                "wsauth_messages_sent_total",
-                "Data messages sent to clients, greetings included.",
-                &self.messages_sent,
-            ),
-            (
-                "wsauth_bytes_received_total",
-                "Payload bytes of data messages received.",
-                &self.bytes_received,
-            ),
-            (
-                "wsauth_bytes_sent_total",
-                "Payload bytes of data messages sent.",
-                &self.bytes_sent,
-            ),
-        ];
-        let (name, help, counter) = plain[0];
-        family(out, name, "counter", help);
-        sample(out, name, None, get(counter));
-        let name = "wsauth_rejections_total";
-        family(
-            out,
-            name,
-            "counter",
-            "Connections and upgrades refused, by reason.",
-        );
-        for (label, counter) in RejectionReason::LABELS.split(' ').zip(&self.rejections) {
-            sample(out, name, Some(("reason", label)), get(counter));
+        let mut text = String::with_capacity(4096);
+        let out = &mut text;
+        for (name, kind, help) in families(FAMILIES) {
+            family(out, name, kind, help);
+            let value = match name {
+                "wsauth_connections_open" => {
+                    open(&self.connections_opened, &self.connections_closed)
+                }
+                "wsauth_sessions_open" => open(&self.sessions_opened, &self.sessions_closed),
+                "wsauth_sessions_total" => get(&self.sessions_opened),
+                "wsauth_messages_received_total" => get(&self.messages_received),
+                "wsauth_messages_sent_total" => get(&self.messages_sent),
+                "wsauth_bytes_received_total" => get(&self.bytes_received),
+                "wsauth_bytes_sent_total" => get(&self.bytes_sent),
+                "wsauth_push_messages_total" => get(&self.push_messages),
+                "wsauth_push_dropped_total" => get(&self.push_dropped),
+                "wsauth_sessions_closed_slow_total" => get(&self.closed_slow),
+                "wsauth_rejections_total" => {
+                    labelled(
+                        out,
+                        name,
+                        "reason",
+                        RejectionReason::LABELS,
+                        &self.rejections,
+                    );
+                    continue;
+                }
+                "wsauth_publish_requests_total" => {
+                    labelled(
+                        out,
+                        name,
+                        "result",
+                        PublishResult::LABELS,
+                        &self.publish_requests,
+                    );
+                    continue;
+                }
+                // wsauth_session_closes_total
+                _ => {
+                    self.session_closes.render(out, name);
+                    continue;
+                }
+            };
+            sample(out, name, None, value);
         }
-        for (name, help, counter) in &plain[1..] {
-            family(out, name, "counter", help);
-            sample(out, name, None, get(counter));
-        }
-        let name = "wsauth_session_closes_total";
-        family(
-            out,
-            name,
-            "counter",
-            "Sessions ended, by close code (none: no close frame).",
-        );
-        self.session_closes.render(out, name);
-        self.render_publish(out);
-    }
-
-    /// The publish API's families.
-    fn render_publish(&self, out: &mut String) {
-        let name = "wsauth_publish_requests_total";
-        family(
-            out,
-            name,
-            "counter",
-            "POST /publish and /disconnect requests, by result.",
-        );
-        for (label, counter) in PublishResult::LABELS.split(' ').zip(&self.publish_requests) {
-            sample(out, name, Some(("result", label)), get(counter));
-        }
-        let name = "wsauth_push_messages_total";
-        family(
-            out,
-            name,
-            "counter",
-            "Messages handed to sessions by a push or a publish, one per session.",
-        );
-        sample(out, name, None, get(&self.push_messages));
-        let name = "wsauth_push_dropped_total";
-        let help = "Frames dropped with the outbox of a session closed as too slow.";
-        family(out, name, "counter", help);
-        sample(out, name, None, get(&self.push_dropped));
-        let name = "wsauth_sessions_closed_slow_total";
-        let help = "Sessions closed with 1008 too slow: their outbox overflowed.";
-        family(out, name, "counter", help);
-        sample(out, name, None, get(&self.closed_slow));
         #[cfg(feature = "redis")]
         self.bus.render(out);
+        render_process(out);
+        text
+    }
+}
+
+/// Every wsauth family but the bus's, in the order rendered: its name, its
+/// type and its help, one a line.
+const FAMILIES: &str = "\
+wsauth_connections_open gauge Connections open now, HTTP and WebSocket together.
+wsauth_sessions_open gauge WebSocket sessions open now.
+wsauth_sessions_total counter WebSocket sessions opened.
+wsauth_rejections_total counter Connections and upgrades refused, by reason.
+wsauth_messages_received_total counter Data messages received from clients.
+wsauth_messages_sent_total counter Data messages sent to clients, greetings included.
+wsauth_bytes_received_total counter Payload bytes of data messages received.
+wsauth_bytes_sent_total counter Payload bytes of data messages sent.
+wsauth_session_closes_total counter Sessions ended, by close code (none: no close frame).
+wsauth_publish_requests_total counter POST /publish and /disconnect requests, by result.
+wsauth_push_messages_total counter Messages handed to sessions by a push or a publish, one per session.
+wsauth_push_dropped_total counter Frames dropped with the outbox of a session closed as too slow.
+wsauth_sessions_closed_slow_total counter Sessions closed with 1008 too slow: their outbox overflowed.";
+
+/// A gauge of what is open: opened less closed. The closes are read first,
+/// so that a close never appears without its open.
+fn open(opened: &AtomicU64, closed: &AtomicU64) -> u64 {
+    let closed = get(closed);
+    get(opened).saturating_sub(closed)
+}
+
+/// One sample per label value (`labels`, space-separated, in the order of
+/// `counters`).
+fn labelled(out: &mut String, name: &str, key: &str, labels: &str, counters: &[AtomicU64]) {
+    for (label, counter) in labels.split(' ').zip(counters) {
+        sample(out, name, Some((key, label)), get(counter));
     }
 }
 
@@ -269,38 +236,36 @@ fn sample(
 fn render_process(out: &mut String) {
     use process::Reading;
     let process = process::read();
-    let metrics: [(&str, &str, &str, Option<Reading>); 4] = [
-        (
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size in bytes.",
-            process.resident_bytes.map(Reading::Whole),
-        ),
-        (
-            "process_open_fds",
-            "gauge",
-            "Number of open file descriptors.",
-            process.open_fds.map(Reading::Whole),
-        ),
-        (
-            "process_cpu_seconds_total",
-            "counter",
-            "Total user and system CPU time spent in seconds.",
-            process.cpu_seconds,
-        ),
-        (
-            "process_start_time_seconds",
-            "gauge",
-            "Start time of the process since unix epoch in seconds.",
-            process.start_time,
-        ),
+    let values = [
+        process.resident_bytes.map(Reading::Whole),
+        process.open_fds.map(Reading::Whole),
+        process.cpu_seconds,
+        process.start_time,
     ];
-    for (name, kind, help, value) in metrics {
+    for ((name, kind, help), value) in families(PROCESS).zip(values) {
         if let Some(value) = value {
             family(out, name, kind, help);
             sample(out, name, None, value);
         }
     }
+}
+
+/// The process families, in the order of [`render_process`]'s values.
+const PROCESS: &str = "\
+process_resident_memory_bytes gauge Resident memory size in bytes.
+process_open_fds gauge Number of open file descriptors.
+process_cpu_seconds_total counter Total user and system CPU time spent in seconds.
+process_start_time_seconds gauge Start time of the process since unix epoch in seconds.";
+
+/// The families of a table like [`FAMILIES`]: each line's name, type and help.
+fn families(
+    table: &'static str,
+) -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    table.lines().filter_map(|line| {
+        let (name, rest) = line.split_once(' ')?;
+        let (kind, help) = rest.split_once(' ')?;
+        Some((name, kind, help))
+    })
 }
 
 #[cfg(feature = "redis")]

@@ -34,8 +34,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, UsageErr
             "--metrics" => config.metrics = true,
             _ => {
                 let value = || inline.or_else(|| args.next().map(|(value, _)| value));
-                let value = || value().ok_or_else(|| UsageError(format!("{flag} needs a value")));
-                parsing.record(&flag, value, position)?;
+                parsing.record(&flag, position, value)?;
             }
         }
     }
@@ -76,55 +75,65 @@ impl Default for Options {
 }
 
 impl Parsing {
-    /// A flag that takes a value, which `value` gives (or says is missing).
+    /// A flag that takes a value, which `value` gives. An unknown flag, or
+    /// one of a feature this build lacks, is refused as such before its
+    /// value is looked for.
     fn record(
         &mut self,
         flag: &str,
-        value: impl FnOnce() -> Result<String, UsageError>,
         position: usize,
+        value: impl FnOnce() -> Option<String>,
     ) -> Result<(), UsageError> {
+        let missing = match flag {
+            "--tls-cert" | "--tls-key" if !cfg!(feature = "tls") => "tls",
+            "--redis" | "--redis-prefix" if !cfg!(feature = "redis") => "redis",
+            _ if listed(JWT_FLAGS, flag) && !cfg!(feature = "jwt") => "jwt",
+            _ if listed(FLAGS, flag) || listed(JWT_FLAGS, flag) => "",
+            _ => return Err(UsageError::not_a_flag(flag, position)),
+        };
+        if !missing.is_empty() {
+            return Err(UsageError::missing_feature(flag, missing));
+        }
+        let value = value().ok_or_else(|| UsageError(format!("{flag} needs a value")))?;
         let options = &mut self.options;
         let config = &mut options.config;
         match flag {
-            "--listen" => options.listen = listen_address(&value()?)?,
-            "--token" => options.tokens.push(token_flag(&value()?)?),
-            "--tokens-file" => options.tokens_file = Some(value()?.into()),
-            "--publish-key-file" => options.publish_key_file = Some(value()?.into()),
-            "--allow-origin" => config.allowed_origins.push(value()?),
-            "--max-connections" => config.max_connections = positive(flag, &value()?)?,
-            "--max-message-bytes" => config.max_message_bytes = positive(flag, &value()?)?,
-            "--max-outbox-bytes" => config.max_outbox_bytes = Some(positive(flag, &value()?)?),
+            "--listen" => options.listen = listen_address(&value)?,
+            "--token" => options.tokens.push(token_flag(&value)?),
+            "--tokens-file" => options.tokens_file = Some(value.into()),
+            "--publish-key-file" => options.publish_key_file = Some(value.into()),
+            "--allow-origin" => config.allowed_origins.push(value),
+            "--max-connections" => config.max_connections = positive(flag, &value)?,
+            "--max-message-bytes" => config.max_message_bytes = positive(flag, &value)?,
+            "--max-outbox-bytes" => config.max_outbox_bytes = Some(positive(flag, &value)?),
             "--handshake-timeout" => {
-                config.handshake_timeout = Duration::from_secs(positive(flag, &value()?)? as u64)
+                config.handshake_timeout = Duration::from_secs(positive(flag, &value)? as u64)
             }
             "--idle-timeout" => {
-                let secs = number(flag, &value()?)?;
+                let secs = number(flag, &value)?;
                 config.idle_timeout = (secs > 0).then(|| Duration::from_secs(secs as u64));
             }
-            "--greeting" => (options.greeting, self.echo_flag) = (value()?, Some("--greeting")),
+            "--greeting" => (options.greeting, self.echo_flag) = (value, Some("--greeting")),
             "--echo-prefix" => {
-                (options.echo_prefix, self.echo_flag) = (value()?, Some("--echo-prefix"));
+                (options.echo_prefix, self.echo_flag) = (value, Some("--echo-prefix"))
             }
-            "--exec" => options.exec = Some(value()?),
-            "--max-auth-failures" => config.max_auth_failures = number(flag, &value()?)?,
-            "--max-pending-per-ip" => config.max_pending_per_ip = number(flag, &value()?)?,
-            "--trusted-proxy" => trusted_proxy(config, &value()?)?,
-            "--log-level" => options.log_level = Some(log_level(&value()?)?),
-            "--tls-cert" if cfg!(feature = "tls") => self.tls_cert = Some(value()?.into()),
-            "--tls-key" if cfg!(feature = "tls") => self.tls_key = Some(value()?.into()),
-            "--redis" if cfg!(feature = "redis") => self.redis_url = Some(value()?),
-            "--redis-prefix" if cfg!(feature = "redis") => self.redis_prefix = Some(value()?),
-            "--tls-cert" | "--tls-key" => return Err(UsageError::missing_feature(flag, "tls")),
-            "--redis" | "--redis-prefix" => {
-                return Err(UsageError::missing_feature(flag, "redis"));
+            "--exec" if value.trim().is_empty() => {
+                return Err(UsageError("--exec: the command is empty".into()));
             }
+            "--exec" => options.exec = Some(value),
+            "--max-auth-failures" => config.max_auth_failures = number(flag, &value)?,
+            "--max-pending-per-ip" => config.max_pending_per_ip = number(flag, &value)?,
+            "--trusted-proxy" => trusted_proxy(config, &value)?,
+            "--log-level" => options.log_level = Some(log_level(&value)?),
+            "--tls-cert" => self.tls_cert = Some(value.into()),
+            "--tls-key" => self.tls_key = Some(value.into()),
+            "--redis" => self.redis_url = Some(value),
+            "--redis-prefix" => self.redis_prefix = Some(value),
             #[cfg(feature = "jwt")]
-            _ if listed(JWT_FLAGS, flag) => jwt::record(&mut options.jwt, flag, value()?)?,
-            _ if listed(JWT_FLAGS, flag) => return Err(UsageError::missing_feature(flag, "jwt")),
-            _ => return Err(UsageError::not_a_flag(flag, position)),
-        }
-        if flag == "--exec" && options.exec.as_ref().is_some_and(|c| c.trim().is_empty()) {
-            return Err(UsageError("--exec: the command is empty".into()));
+            _ => jwt::record(&mut options.jwt, flag, value)?,
+            // The JWT flags, refused above.
+            #[cfg(not(feature = "jwt"))]
+            _ => {}
         }
         Ok(())
     }
@@ -156,6 +165,12 @@ impl Parsing {
         Ok(options)
     }
 }
+
+/// The flags that take a value, besides `JWT_FLAGS`.
+const FLAGS: &str = "--listen --token --tokens-file --publish-key-file --allow-origin \
+    --max-connections --max-message-bytes --max-outbox-bytes --handshake-timeout --idle-timeout \
+    --echo-prefix --greeting --exec --max-auth-failures --max-pending-per-ip --trusted-proxy \
+    --log-level --tls-cert --tls-key --redis --redis-prefix";
 
 /// Whether `flag` is one of the space-separated `flags`.
 fn listed(flags: &str, flag: &str) -> bool {
