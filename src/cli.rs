@@ -8,6 +8,8 @@ use wsauth::auth::Grant;
 mod flags;
 #[cfg(feature = "jwt")]
 mod jwt;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use flags::parse;
 #[cfg(feature = "jwt")]
@@ -122,6 +124,28 @@ pub struct Options {
     /// The `--jwt-*` flags.
     #[cfg(feature = "jwt")]
     pub jwt: JwtOptions,
+}
+
+#[cfg(not(feature = "tls"))]
+impl Options {
+    /// The scheme to print: plain http, since without the feature `tls` the
+    /// TLS flags never parse.
+    pub fn use_tls(&mut self) -> Result<&'static str, String> {
+        Ok("http")
+    }
+}
+
+#[cfg(not(feature = "jwt"))]
+impl Options {
+    /// The static tokens alone: there are no JWT flags without the feature `jwt`.
+    pub fn authenticator(&self, store: wsauth::TokenStore) -> Result<wsauth::TokenStore, String> {
+        Ok(store)
+    }
+
+    /// Whether a JWT key was given: never, without the feature `jwt`.
+    pub fn has_jwt_keys(&self) -> bool {
+        false
+    }
 }
 
 /// A command line that cannot be used. Its text names a flag, or a stray

@@ -7,10 +7,9 @@ use cli::{Command, Options};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use wsauth::exec::Exec;
-use wsauth::{Config, Echo, Grant, PublishKey, Server, TokenStore, auth};
+use wsauth::{Echo, Grant, PublishKey, Server, TokenStore, auth};
 
 fn main() -> ExitCode {
     match cli::parse(std::env::args().skip(1)) {
@@ -42,12 +41,12 @@ fn run(mut options: Options) -> Result<(), String> {
     wsauth::raise_open_files_limit();
 
     let (store, demo_token) = token_store(&mut options)?;
-    let auth = authenticator(&options, store)?;
+    let auth = options.authenticator(store)?;
     if let Some(path) = &options.publish_key_file {
         let key = PublishKey::load(path).map_err(|e| e.to_string())?;
         options.config.publish_key = Some(std::sync::Arc::new(key));
     }
-    let scheme = use_tls(options.tls.take(), &mut options.config)?;
+    let scheme = options.use_tls()?;
     // Registered before serving, so no signal can arrive unhandled.
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(|e| e.to_string())?;
     let listen = options.listen.as_str();
@@ -81,7 +80,7 @@ fn run(mut options: Options) -> Result<(), String> {
 fn token_store(options: &mut Options) -> Result<(TokenStore, Option<String>), String> {
     let mut demo_token = None;
     let mut tokens = std::mem::take(&mut options.tokens);
-    if tokens.is_empty() && options.tokens_file.is_none() && !has_jwt_keys(options) {
+    if tokens.is_empty() && options.tokens_file.is_none() && !options.has_jwt_keys() {
         let token = auth::random_token().map_err(|e| e.to_string())?;
         tokens.push(Grant {
             user: "demo".into(),
@@ -107,54 +106,6 @@ fn serve_until_stopped(server: &Server, signals: &mut Signals) {
             log::info!("shutting down");
             break;
         }
-    }
-}
-
-/// With `--tls-cert` and `--tls-key`, loads the pair into the config (an
-/// error names the file); returns the scheme to print.
-#[cfg(feature = "tls")]
-fn use_tls(files: Option<(PathBuf, PathBuf)>, config: &mut Config) -> Result<&'static str, String> {
-    let Some((cert, key)) = files else {
-        return Ok("http");
-    };
-    let tls = wsauth::tls::TlsSettings::load(&cert, &key).map_err(|e| e.to_string())?;
-    config.tls = Some(std::sync::Arc::new(tls));
-    Ok("https")
-}
-
-/// Without the feature `tls` the flags never parse: always plain http.
-#[cfg(not(feature = "tls"))]
-fn use_tls(
-    _files: Option<(PathBuf, PathBuf)>,
-    _config: &mut Config,
-) -> Result<&'static str, String> {
-    Ok("http")
-}
-
-/// JWT keys, when a key flag was given, then the static tokens: a JWT-shaped
-/// token is decided by the keys alone, any other by the store.
-#[cfg(feature = "jwt")]
-fn authenticator(options: &Options, store: TokenStore) -> Result<wsauth::Chain, String> {
-    let mut chain = wsauth::Chain::new();
-    if let Some(keys) = options.jwt.load().map_err(|e| e.to_string())? {
-        chain = chain.with(keys);
-    }
-    Ok(chain.with(store))
-}
-
-#[cfg(not(feature = "jwt"))]
-fn authenticator(_: &Options, store: TokenStore) -> Result<TokenStore, String> {
-    Ok(store)
-}
-
-/// Whether a JWT key is configured, so no demo token is needed.
-fn has_jwt_keys(options: &Options) -> bool {
-    #[cfg(feature = "jwt")]
-    return options.jwt.has_keys();
-    #[cfg(not(feature = "jwt"))]
-    {
-        let _ = options;
-        false
     }
 }
 

@@ -1,9 +1,9 @@
 //! The `--jwt-*` flags (feature `jwt`), and the [`JwtKeys`] they ask for.
 
-use super::UsageError;
 use super::flags::number;
+use super::{Options, UsageError};
 use std::path::PathBuf;
-use wsauth::{Error, JwtKeys};
+use wsauth::{Chain, Error, JwtKeys, TokenStore};
 
 /// The `--jwt-*` flags, as given (feature `jwt`).
 #[derive(Debug, Default)]
@@ -59,6 +59,23 @@ impl JwtOptions {
             keys = keys.leeway(secs);
         }
         Ok(Some(keys))
+    }
+}
+
+impl Options {
+    /// JWT keys, when a key flag was given, then the static tokens: a
+    /// JWT-shaped token is decided by the keys alone, any other by the store.
+    pub fn authenticator(&self, store: TokenStore) -> Result<Chain, String> {
+        let mut chain = Chain::new();
+        if let Some(keys) = self.jwt.load().map_err(|e| e.to_string())? {
+            chain = chain.with(keys);
+        }
+        Ok(chain.with(store))
+    }
+
+    /// Whether a JWT key was given, so no demo token is needed.
+    pub fn has_jwt_keys(&self) -> bool {
+        self.jwt.has_keys()
     }
 }
 
