@@ -37,8 +37,8 @@ pub fn connection(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
             shared.open.fetch_sub(1, Ordering::SeqCst);
             shared.pending.remove(ticket);
             shared.metrics.rejected(RejectionReason::Busy);
-            refuse_busy(&stream, peer, shared);
-            return;
+            log::info!("{peer}: rejected: too many connections");
+            return answer_503(&stream, shared);
         }
     }
     shared.metrics.connection_accepted();
@@ -131,19 +131,9 @@ fn log_panic(peer: SocketAddr, panic: &(dyn std::any::Any + Send)) {
     log::error!("{peer}: connection thread panicked: {what}");
 }
 
-/// Answers 503 on the accepting thread itself: a short write that fits the
-/// socket buffer, and no waiting for the client. A TLS client is only
-/// closed: a plain-text answer means nothing to it, and a TLS handshake
-/// here would hold up the accept thread.
-fn refuse_busy(stream: &TcpStream, peer: SocketAddr, shared: &Shared) {
-    log::info!("{peer}: rejected: too many connections");
-    answer_503(stream, shared);
-}
-
 /// Refuses a connection the OS gave no thread to (`kernel.pid_max`, a
-/// cgroup's `pids.max`, `RLIMIT_NPROC`...), as [`refuse_busy`] does a full
-/// server, at once on the accepting thread; the listener logs it, once a
-/// second at most.
+/// cgroup's `pids.max`, `RLIMIT_NPROC`...), as a full server refuses, at
+/// once on the accepting thread; it is logged once a second at most.
 #[inline(never)]
 pub fn refuse_no_thread(stream: TcpStream, _peer: SocketAddr, shared: &Shared) {
     shared.metrics.rejected(RejectionReason::NoThread);
@@ -151,6 +141,10 @@ pub fn refuse_no_thread(stream: TcpStream, _peer: SocketAddr, shared: &Shared) {
     answer_503(&stream, shared);
 }
 
+/// Answers 503 on the accepting thread itself: a short write that fits the
+/// socket buffer, and no waiting for the client. A TLS client is only
+/// closed: a plain-text answer means nothing to it, and a TLS handshake
+/// here would hold up the accept thread.
 #[inline(never)]
 fn answer_503(mut stream: &TcpStream, shared: &Shared) {
     #[cfg(feature = "tls")]

@@ -251,16 +251,15 @@ fn modified_time(path: &Path) -> Option<SystemTime> {
 /// Reads a tokens file: one `USER:TOKEN[:EXPIRES]` a line, `#` comments and
 /// blank lines allowed.
 pub fn read_tokens_file(path: &Path) -> Result<Vec<Grant>, Error> {
-    let text = std::fs::read(path).map_err(|e| Error::TokensFile {
+    let fail = |line, reason| Error::TokensFile {
         path: path.to_path_buf(),
-        line: None,
-        reason: e.to_string(),
-    })?;
-    parse_tokens(&text).map_err(|(line, reason)| Error::TokensFile {
-        path: path.to_path_buf(),
-        line: Some(line),
-        reason: reason.to_string(),
-    })
+        line,
+        reason,
+    };
+    match std::fs::read(path) {
+        Ok(text) => parse_tokens(&text).map_err(|(line, why)| fail(Some(line), why.to_string())),
+        Err(e) => Err(fail(None, e.to_string())),
+    }
 }
 
 /// Parses the text of a tokens file; an error names the line (counting from

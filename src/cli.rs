@@ -176,7 +176,7 @@ impl UsageError {
             !name.is_empty()
                 && name
                     .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
         });
         if is_flag_name {
             UsageError(format!("unknown flag `{arg}`"))

@@ -198,10 +198,8 @@ pub fn header_lines(raw: &[u8]) -> Vec<(&str, &[u8])> {
 
 /// Whether an I/O error is a read or write timeout firing.
 pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
+    use io::ErrorKind::{TimedOut, WouldBlock};
+    matches!(e.kind(), WouldBlock | TimedOut)
 }
 
 /// A complete HTTP answer: status, extra headers, body.
@@ -242,21 +240,13 @@ impl Answer {
 
     /// The whole answer as bytes, ready to write.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + self.body.len());
-        let _ = write!(
-            out,
-            "HTTP/1.1 {} {}\r\n",
-            self.status,
-            reason_phrase(self.status)
-        );
+        let (status, length) = (self.status, self.body.len());
+        let mut out = Vec::with_capacity(256 + length);
+        let _ = write!(out, "HTTP/1.1 {status} {}\r\n", reason_phrase(status));
         for (name, value) in &self.headers {
             let _ = write!(out, "{name}: {value}\r\n");
         }
-        let _ = write!(
-            out,
-            "Content-Length: {}\r\nConnection: close\r\n\r\n",
-            self.body.len()
-        );
+        let _ = write!(out, "Content-Length: {length}\r\nConnection: close\r\n\r\n");
         if self.send_body {
             out.extend_from_slice(&self.body);
         }

@@ -268,17 +268,13 @@ impl Drop for Server {
 /// tungstenite's settings from ours: a small read buffer (filled from the
 /// inbox), writes straight through, messages and frames within the limit.
 fn ws_config(config: &Config) -> WebSocketConfig {
+    let max = config.max_message_bytes;
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
-        .max_write_buffer_size(
-            config
-                .max_message_bytes
-                .saturating_mul(2)
-                .saturating_add(READ_BUFFER_BYTES),
-        )
-        .max_message_size(Some(config.max_message_bytes))
-        .max_frame_size(Some(config.max_message_bytes))
+        .max_write_buffer_size(max.saturating_mul(2).saturating_add(READ_BUFFER_BYTES))
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
 }
 
 /// What each connection thread does with what it accepts: admit it, or at
