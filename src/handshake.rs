@@ -134,7 +134,7 @@ enum Decision {
     /// The callback has not run (the request never reached it).
     Undecided,
     /// Admitted, with the subprotocol the 101 selects.
-    Admitted(Admission, Option<String>),
+    Admitted((Admission, Option<String>)),
     /// Refused with an HTTP answer.
     Refused,
 }
@@ -157,7 +157,7 @@ pub fn upgrade(
         log::debug!("{peer}: GET {}", redact_target(&head.target));
         let (decided, answer) = decide(request, response, peer, forwarded_host, shared);
         // No longer pending before the 101: the client's next connection may follow it.
-        if let (Decision::Admitted(Admission::Authenticated { .. }, _), Some(ticket)) =
+        if let (Decision::Admitted((Admission::Authenticated { .. }, _)), Some(ticket)) =
             (&decided, ticket)
         {
             shared.pending.remove(ticket);
@@ -177,14 +177,9 @@ pub fn upgrade(
             _ => None,
         });
     match (outcome, decision) {
-        (Ok(()), Decision::Admitted(admission, subprotocol)) => Some(open_session(
-            stream,
-            head,
-            shared,
-            peer,
-            admission,
-            subprotocol,
-        )),
+        (Ok(()), Decision::Admitted(admitted)) => {
+            Some(open_session(stream, head, shared, peer, admitted))
+        }
         (Err(_), Decision::Refused) => {
             close_gracefully(&stream);
             None
@@ -192,10 +187,8 @@ pub fn upgrade(
         (Err(Some(problem)), Decision::Undecided) => {
             log::info!("{peer}: rejected: bad upgrade request: {problem}");
             shared.metrics.rejected(RejectionReason::BadRequest);
-            let _ = send_answer(
-                &stream,
-                &Answer::text(400, "bad WebSocket upgrade request\n"),
-            );
+            let answer = Answer::text(400, "bad WebSocket upgrade request\n");
+            let _ = send_answer(&stream, &answer);
             None
         }
         _ => {
@@ -227,7 +220,7 @@ fn decide(
                     .insert("Sec-WebSocket-Protocol", value);
                 Some(p)
             });
-            (Decision::Admitted(admission, selected), Ok(response))
+            (Decision::Admitted((admission, selected)), Ok(response))
         }
         Err(rejection) => {
             // A failed authentication was counted in `admit`, before the
@@ -248,8 +241,7 @@ fn open_session(
     head: &RequestHead,
     shared: &Shared,
     peer: SocketAddr,
-    admission: Admission,
-    subprotocol: Option<String>,
+    (admission, subprotocol): (Admission, Option<String>),
 ) -> Upgraded {
     let link = Link::new(
         stream,

@@ -127,9 +127,9 @@ impl Table {
 /// Refusals waiting for their summary line.
 #[derive(Default)]
 struct Summaries {
-    /// Per client: the last line, the count since, the address last refused
-    /// (what the line shows).
-    per_ip: HashMap<ClientKey, (Instant, u64, IpAddr)>,
+    /// Per client: the last line and the count since, and the address last
+    /// refused (what the line shows).
+    per_ip: HashMap<ClientKey, (Option<(Instant, u64)>, IpAddr)>,
     /// Refusals of clients that did not fit in `per_ip`.
     others: u64,
     /// Connections closed to make room: last line, count since.
@@ -262,25 +262,15 @@ impl Pending {
     /// Notes a connection refused past the cap; logs at once if `ip` had no
     /// line in the last second, else later (see [`Pending::flush_logs`]).
     pub fn note_refusal(&self, ip: IpAddr) {
-        let now = Instant::now();
         let key = ClientKey::from(ip);
         let mut summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
         if !summaries.per_ip.contains_key(&key) && summaries.per_ip.len() >= MAX_LOGGED_IPS {
             summaries.others += 1;
             return;
         }
-        let (last, count, shown) = summaries.per_ip.entry(key).or_insert((
-            now.checked_sub(LOG_EVERY).unwrap_or(now),
-            0,
-            ip,
-        ));
-        *count += 1;
+        let (summary, shown) = summaries.per_ip.entry(key).or_insert((None, ip));
         *shown = ip;
-        if now.duration_since(*last) >= LOG_EVERY {
-            log_refusals(ip, *count, self.cap);
-            *last = now;
-            *count = 0;
-        }
+        count_and_log(summary, |count| log_refusals(ip, count, self.cap));
     }
 
     fn note_eviction(&self) {
@@ -301,17 +291,11 @@ impl Pending {
         let now = Instant::now() + if all { LOG_EVERY } else { Duration::ZERO };
         let mut summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
         let cap = self.cap;
-        summaries.per_ip.retain(|_, (last, count, ip)| {
-            if now.duration_since(*last) < LOG_EVERY {
-                return true;
-            }
-            if *count > 0 {
-                log_refusals(*ip, *count, cap);
-                *last = now;
-                *count = 0;
-                return true;
-            }
-            false
+        summaries.per_ip.retain(|_, (summary, ip)| {
+            let quiet =
+                summary.is_some_and(|(last, n)| n == 0 && now.duration_since(last) >= LOG_EVERY);
+            log_if_due(summary, now, |count| log_refusals(*ip, count, cap));
+            !quiet
         });
         if summaries.others > 0 {
             log::info!(
@@ -327,14 +311,14 @@ impl Pending {
 
 /// Counts one more in `summary`, and writes its line if a second has passed
 /// since the last (the first one at once).
-fn count_and_log(summary: &mut Option<(Instant, u64)>, log: fn(u64)) {
+fn count_and_log(summary: &mut Option<(Instant, u64)>, log: impl FnOnce(u64)) {
     let now = Instant::now();
     let (_, count) = summary.get_or_insert((now.checked_sub(LOG_EVERY).unwrap_or(now), 0));
     *count += 1;
     log_if_due(summary, now, log);
 }
 
-fn log_if_due(summary: &mut Option<(Instant, u64)>, now: Instant, log: fn(u64)) {
+fn log_if_due(summary: &mut Option<(Instant, u64)>, now: Instant, log: impl FnOnce(u64)) {
     if let Some((last, count)) = summary.as_mut()
         && *count > 0
         && now.duration_since(*last) >= LOG_EVERY

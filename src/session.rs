@@ -307,12 +307,7 @@ impl Session<'_> {
             let deadline = Instant::now() + CLOSE_GRACE;
             let _ = self.link.stream().set_read_timeout(Some(CLOSE_GRACE));
             self.read_timeout = Some(Some(CLOSE_GRACE));
-            while Instant::now() < deadline {
-                match self.ws.read() {
-                    Ok(_) => continue,
-                    Err(_) => break,
-                }
-            }
+            while Instant::now() < deadline && self.ws.read().is_ok() {}
         }
         close_gracefully(self.link.transport());
         End::new(Some(code), reason)

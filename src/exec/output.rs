@@ -39,8 +39,14 @@ pub(super) fn carry_output(
     peer: SocketAddr,
     max_line: usize,
 ) {
-    let mut out = Stdout::new(handle, max_line);
-    let mut err = Stderr::new(peer);
+    let mut out = Stdout {
+        lines: LineSplitter::new(max_line),
+        handle,
+    };
+    let mut err = Stderr {
+        lines: LineSplitter::new(usize::MAX),
+        peer,
+    };
     loop {
         let ready = wait_ready(&pipes, shell);
         if ready.ended {
@@ -142,14 +148,7 @@ struct Stdout<'a> {
     handle: &'a SessionHandle,
 }
 
-impl<'a> Stdout<'a> {
-    fn new(handle: &'a SessionHandle, max_line: usize) -> Self {
-        Stdout {
-            lines: LineSplitter::new(max_line),
-            handle,
-        }
-    }
-
+impl Stdout<'_> {
     /// Sends each line these bytes complete; `false` when the session no
     /// longer takes them (it ended, or a line was too long: then it closes).
     fn feed(&mut self, bytes: &[u8]) -> bool {
@@ -177,13 +176,6 @@ struct Stderr {
 }
 
 impl Stderr {
-    fn new(peer: SocketAddr) -> Self {
-        Stderr {
-            lines: LineSplitter::new(usize::MAX),
-            peer,
-        }
-    }
-
     fn feed(&mut self, bytes: &[u8]) -> bool {
         let peer = self.peer;
         let _ = self.lines.push(bytes, |line| log_line(peer, line));
