@@ -184,11 +184,8 @@ fn wait_for_room<B: Backlog>(
 ) -> std::io::Result<usize> {
     fds.clear();
     fds.push(pollfd(wake.as_raw_fd(), libc::POLLIN));
-    fds.extend(
-        links
-            .iter()
-            .map(|link| pollfd(link.socket(), libc::POLLOUT)),
-    );
+    let room = |link: &Arc<B>| pollfd(link.socket(), libc::POLLOUT);
+    fds.extend(links.iter().map(room));
     let first = links.iter().map(|link| link.flush_deadline()).min();
     let until = first.map_or(next_tick, |at| at.min(next_tick));
     crate::sys::poll(fds, Some(until.saturating_duration_since(Instant::now())))

@@ -64,10 +64,8 @@ fn choose(table: &Table, keep: Ticket) -> Option<Ticket> {
         candidates.take(IDLE_SCAN)
     };
     let first = *oldest().next()?.0;
-    let held = |e: &Entry| {
-        e.client
-            .map_or(0, |c| table.per_ip.get(&c).copied().unwrap_or(0))
-    };
+    let count = |client| table.per_ip.get(&client).copied();
+    let held = |e: &Entry| e.client.and_then(count).unwrap_or(0);
     // The busiest client (the oldest of them on a tie), if it holds two or more.
     let busiest = oldest()
         .map(|(_, e)| (e.client, held(e)))
@@ -270,18 +268,18 @@ impl Pending {
         }
         let (summary, shown) = summaries.per_ip.entry(key).or_insert((None, ip));
         *shown = ip;
-        count_and_log(summary, |count| log_refusals(ip, count, self.cap));
+        count_and_log(summary, &|count| log_refusals(ip, count, self.cap));
     }
 
     fn note_eviction(&self) {
         let mut summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
-        count_and_log(&mut summaries.evicted, log_evictions);
+        count_and_log(&mut summaries.evicted, &log_evictions);
     }
 
     /// A connection answered 503 because the OS would start no thread.
     pub fn note_no_thread(&self) {
         let mut summaries = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
-        count_and_log(&mut summaries.no_thread, log_no_thread);
+        count_and_log(&mut summaries.no_thread, &log_no_thread);
     }
 
     /// Writes the summary lines that are due (all of them when `all`, as the
@@ -294,7 +292,7 @@ impl Pending {
         summaries.per_ip.retain(|_, (summary, ip)| {
             let quiet =
                 summary.is_some_and(|(last, n)| n == 0 && now.duration_since(last) >= LOG_EVERY);
-            log_if_due(summary, now, |count| log_refusals(*ip, count, cap));
+            log_if_due(summary, now, &|count| log_refusals(*ip, count, cap));
             !quiet
         });
         if summaries.others > 0 {
@@ -304,21 +302,21 @@ impl Pending {
             );
             summaries.others = 0;
         }
-        log_if_due(&mut summaries.evicted, now, log_evictions);
-        log_if_due(&mut summaries.no_thread, now, log_no_thread);
+        log_if_due(&mut summaries.evicted, now, &log_evictions);
+        log_if_due(&mut summaries.no_thread, now, &log_no_thread);
     }
 }
 
 /// Counts one more in `summary`, and writes its line if a second has passed
 /// since the last (the first one at once).
-fn count_and_log(summary: &mut Option<(Instant, u64)>, log: impl FnOnce(u64)) {
+fn count_and_log(summary: &mut Option<(Instant, u64)>, log: &dyn Fn(u64)) {
     let now = Instant::now();
     let (_, count) = summary.get_or_insert((now.checked_sub(LOG_EVERY).unwrap_or(now), 0));
     *count += 1;
     log_if_due(summary, now, log);
 }
 
-fn log_if_due(summary: &mut Option<(Instant, u64)>, now: Instant, log: impl FnOnce(u64)) {
+fn log_if_due(summary: &mut Option<(Instant, u64)>, now: Instant, log: &dyn Fn(u64)) {
     if let Some((last, count)) = summary.as_mut()
         && *count > 0
         && now.duration_since(*last) >= LOG_EVERY

@@ -18,6 +18,8 @@ use tungstenite::{Error, Message as WsMessage, WebSocket};
 
 mod first_message;
 
+/// A millisecond: the least read timeout, and the slack a kept one may have.
+const MS: Duration = Duration::from_millis(1);
 /// How long we wait for the peer's answer to a close frame we sent.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// A session quiet this long gives back, once per quiet spell, the stack
@@ -248,17 +250,12 @@ impl Session<'_> {
     /// Reads one message, waiting until `deadline` at most.
     fn next_event(&mut self, deadline: Option<Instant>) -> Event {
         // A zero timeout is refused by the OS; a millisecond is the least.
-        let timeout = deadline.map(|d| {
-            d.saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1))
-        });
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()).max(MS));
         // Keep the socket's timeout while it is at most a millisecond later
         // than this deadline and not much earlier: no setsockopt per message
         // (an early timeout is only a Tick that finds nothing due).
         let keep = match (self.read_timeout, timeout) {
-            (Some(Some(current)), Some(wanted)) => {
-                current <= wanted + Duration::from_millis(1) && current >= wanted / 2
-            }
+            (Some(Some(current)), Some(wanted)) => current <= wanted + MS && current >= wanted / 2,
             (Some(None), None) => true,
             _ => false,
         };

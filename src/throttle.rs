@@ -27,11 +27,8 @@ struct Slot {
 impl Slot {
     /// Forgets failures that have left the window.
     fn expire(&mut self, now: Instant) {
-        while self
-            .failures
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
-        {
+        let old = |at: &Instant| now.duration_since(*at) >= WINDOW;
+        while self.failures.front().is_some_and(old) {
             self.failures.pop_front();
         }
     }

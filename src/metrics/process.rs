@@ -38,27 +38,18 @@ pub fn read() -> Process {
     let fields = stat.as_deref().map(stat_fields).unwrap_or_default();
     let field = |n: usize| fields.get(n).and_then(|f| f.parse::<u64>().ok());
     let per_second = crate::sys::clock_ticks_per_second();
-    let cpu_seconds =
-        field(11)
-            .zip(field(12))
-            .zip(per_second)
-            .map(|((user, system), per_second)| Reading::Ticks {
-                ticks: user + system,
-                per_second,
-            });
-    let start_time =
-        field(19)
-            .zip(per_second)
-            .zip(boot_time())
-            .map(|((start, per_second), boot)| Reading::Ticks {
-                ticks: boot * per_second + start,
-                per_second,
-            });
+    // Clock ticks, with how many make a second.
+    let ticks = |ticks: Option<u64>| {
+        let (ticks, per_second) = ticks.zip(per_second)?;
+        Some(Reading::Ticks { ticks, per_second })
+    };
+    let cpu_seconds = ticks(field(11).zip(field(12)).map(|(user, system)| user + system));
+    let since_boot = field(19).zip(boot_time()).zip(per_second);
+    let start_time = ticks(since_boot.map(|((start, boot), per_second)| boot * per_second + start));
+    let fds = std::fs::read_dir("/proc/self/fd");
     Process {
         resident_bytes: resident_bytes(),
-        open_fds: std::fs::read_dir("/proc/self/fd")
-            .ok()
-            .map(|d| d.count() as u64),
+        open_fds: fds.ok().map(|d| d.count() as u64),
         cpu_seconds,
         start_time,
     }
