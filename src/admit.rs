@@ -42,14 +42,8 @@ pub fn connection(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         }
     }
     shared.metrics.connection_accepted();
-    run_connection(
-        stream,
-        peer,
-        Slot {
-            shared,
-            ticket: Some(ticket),
-        },
-    );
+    let ticket = Some(ticket);
+    run_connection(stream, peer, Slot { shared, ticket });
 }
 
 /// Registers a new connection as pending, counted against its IP's

@@ -28,12 +28,10 @@ impl TrustedProxies {
         let network = parse_network(value).ok_or_else(|| {
             format!("--trusted-proxy: `{value}` is not an IP address or a CIDR like 10.0.0.0/8")
         })?;
-        if mask(network.base, network.prefix) != network.base {
+        let (base, prefix) = (mask(network.base, network.prefix), network.prefix);
+        if base != network.base {
             return Err(format!(
-                "--trusted-proxy: `{value}` has bits set past its /{}; did you mean {}/{}?",
-                network.prefix,
-                mask(network.base, network.prefix),
-                network.prefix
+                "--trusted-proxy: `{value}` has bits set past its /{prefix}; did you mean {base}/{prefix}?"
             ));
         }
         self.networks.push(network);

@@ -143,23 +143,13 @@ impl Metrics {
                 "wsauth_push_dropped_total" => get(&self.push_dropped),
                 "wsauth_sessions_closed_slow_total" => get(&self.closed_slow),
                 "wsauth_rejections_total" => {
-                    labelled(
-                        out,
-                        name,
-                        "reason",
-                        RejectionReason::LABELS,
-                        &self.rejections,
-                    );
+                    let labels = ("reason", RejectionReason::LABELS);
+                    labelled(out, name, labels, &self.rejections);
                     continue;
                 }
                 "wsauth_publish_requests_total" => {
-                    labelled(
-                        out,
-                        name,
-                        "result",
-                        PublishResult::LABELS,
-                        &self.publish_requests,
-                    );
+                    let labels = ("result", PublishResult::LABELS);
+                    labelled(out, name, labels, &self.publish_requests);
                     continue;
                 }
                 // wsauth_session_closes_total
@@ -201,9 +191,9 @@ fn open(opened: &AtomicU64, closed: &AtomicU64) -> u64 {
     get(opened).saturating_sub(closed)
 }
 
-/// One sample per label value (`labels`, space-separated, in the order of
-/// `counters`).
-fn labelled(out: &mut String, name: &str, key: &str, labels: &str, counters: &[AtomicU64]) {
+/// One sample per label value: `labels` is the label's name and its values,
+/// space-separated, in the order of `counters`.
+fn labelled(out: &mut String, name: &str, (key, labels): (&str, &str), counters: &[AtomicU64]) {
     for (label, counter) in labels.split(' ').zip(counters) {
         sample(out, name, Some((key, label)), get(counter));
     }

@@ -174,14 +174,12 @@ impl Pending {
         }
         let ticket = table.next;
         table.next += 1;
-        table.entries.insert(
-            ticket,
-            Entry {
-                client,
-                socket,
-                answering: false,
-            },
-        );
+        let entry = Entry {
+            client,
+            socket,
+            answering: false,
+        };
+        table.entries.insert(ticket, entry);
         Ok(ticket)
     }
 

@@ -181,10 +181,8 @@ fn v2_inet(payload: &[u8]) -> Result<Option<SocketAddr>, ProxyHeaderError> {
     let address: [u8; 4] = slice(payload, 0..4)?;
     let port: [u8; 2] = slice(payload, 8..10)?;
     slice::<2>(payload, 10..12)?;
-    Ok(Some(SocketAddr::new(
-        Ipv4Addr::from(address).into(),
-        u16::from_be_bytes(port),
-    )))
+    let source = SocketAddr::new(Ipv4Addr::from(address).into(), u16::from_be_bytes(port));
+    Ok(Some(source))
 }
 
 /// Source address and port of a TCP over IPv6 payload (36 bytes at least).
@@ -192,10 +190,8 @@ fn v2_inet6(payload: &[u8]) -> Result<Option<SocketAddr>, ProxyHeaderError> {
     let address: [u8; 16] = slice(payload, 0..16)?;
     let port: [u8; 2] = slice(payload, 32..34)?;
     slice::<2>(payload, 34..36)?;
-    Ok(Some(SocketAddr::new(
-        Ipv6Addr::from(address).into(),
-        u16::from_be_bytes(port),
-    )))
+    let source = SocketAddr::new(Ipv6Addr::from(address).into(), u16::from_be_bytes(port));
+    Ok(Some(source))
 }
 
 /// A fixed-size piece of the payload; too short a payload is malformed.

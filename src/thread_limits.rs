@@ -18,15 +18,13 @@ const OTHER_THREADS: usize = 8;
 /// Warns once when `max_connections` threads cannot exist at once here.
 pub fn warn_if_below(max_connections: usize) {
     let cgroups = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let cgroup = pids_max(&cgroups, "/sys/fs/cgroup");
     let limits = [
         ("kernel.threads-max", number("/proc/sys/kernel/threads-max")),
         ("kernel.pid_max", number("/proc/sys/kernel/pid_max")),
         ("vm.max_map_count", Some(map_budget())),
         ("RLIMIT_NPROC", crate::sys::process_limit()),
-        (
-            "the cgroup's pids.max",
-            pids_max(&cgroups, "/sys/fs/cgroup"),
-        ),
+        ("the cgroup's pids.max", cgroup),
     ];
     let mut lowest = ("", usize::MAX);
     for (name, threads) in limits {

@@ -143,14 +143,8 @@ pub(crate) fn answer(
         Ok(message) => message,
         Err(refusal) => return Some(refused(shared, peer, &refusal, head)),
     };
-    Some(carry_out(
-        endpoint,
-        admitted.target,
-        message,
-        size,
-        shared,
-        peer,
-    ))
+    let answer = carry_out(endpoint, admitted.target, message, size, shared, peer);
+    Some(answer)
 }
 
 /// Hands the publication on, logs it and answers.

@@ -11,16 +11,10 @@ use std::time::Duration;
 #[inline]
 pub fn send_nonblocking(socket: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<usize> {
     let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    let fd = socket.as_raw_fd();
     // SAFETY: the pointer and length describe a live slice, which send only
     // reads; the descriptor is open for the borrow's lifetime.
-    let sent = unsafe {
-        libc::send(
-            socket.as_raw_fd(),
-            bytes.as_ptr().cast(),
-            bytes.len(),
-            flags,
-        )
-    };
+    let sent = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
     checked(sent)
 }
 
@@ -42,17 +36,11 @@ pub fn peek_byte(socket: BorrowedFd<'_>) -> bool {
 #[cfg(feature = "tls")]
 pub fn peek_wait_all(socket: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     let flags = libc::MSG_PEEK | libc::MSG_WAITALL;
+    let fd = socket.as_raw_fd();
     // SAFETY: the pointer and length describe a live slice we borrow
     // mutably, and recv writes only within it (any bytes are valid `u8`s);
     // the descriptor is open for the borrow's lifetime.
-    let n = unsafe {
-        libc::recv(
-            socket.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            flags,
-        )
-    };
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) };
     checked(n)
 }
 
@@ -86,17 +74,10 @@ pub fn set_no_delay(socket: BorrowedFd<'_>) -> io::Result<()> {
 /// `setsockopt` of one option to `value`, a timeval or an int.
 fn set_option<T>(socket: BorrowedFd<'_>, level: i32, name: i32, value: &T) -> io::Result<()> {
     let size = size_of::<T>() as libc::socklen_t;
+    let fd = socket.as_raw_fd();
     // SAFETY: setsockopt only reads `size` bytes from `value`, a live value
     // of that size (plain data: the two callers pass a timeval and an int);
     // the descriptor is open for the borrow's lifetime.
-    let set = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            (&raw const *value).cast(),
-            size,
-        )
-    };
+    let set = unsafe { libc::setsockopt(fd, level, name, (&raw const *value).cast(), size) };
     checked(set as isize).map(drop)
 }
