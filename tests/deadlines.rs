@@ -55,7 +55,7 @@ fn trickle_until_closed(
                 Some(_) => {}
                 None => break,
             },
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) if is_timeout(&e) => {}
             Err(_) => break,
         }
     }

@@ -343,11 +343,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, live: impl Fn() -> bool + Send +
                         break;
                     }
                 }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
+                Err(e) if super::is_timeout(&e) => {}
                 Err(_) => break,
             }
         }
