@@ -1,7 +1,14 @@
 //! The bus's metrics (feature `redis`), shown once a bus is configured.
 
-use super::{add, family, get, sample};
+use super::{add, families, family, get, sample};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// The bus's families, in the order of `render`'s values: name, type, help.
+const FAMILIES: &str = "\
+wsauth_bus_connected gauge 1 while the Redis subscription is up.
+wsauth_bus_reconnects_total counter Times the Redis subscription came back after being lost.
+wsauth_bus_messages_received_total counter Messages received from the Redis bus.
+wsauth_bus_publish_failures_total counter Publications the bus did not take (answered 503, or an error).";
 
 /// Counters of the Redis bus.
 #[derive(Debug, Default)]
@@ -46,34 +53,15 @@ impl BusCounters {
         if !self.configured.load(Ordering::Relaxed) {
             return;
         }
-        let name = "wsauth_bus_connected";
-        family(out, name, "gauge", "1 while the Redis subscription is up.");
-        sample(
-            out,
-            name,
-            None,
+        let values = [
             u64::from(self.connected.load(Ordering::Relaxed)),
-        );
-        let counters = [
-            (
-                "wsauth_bus_reconnects_total",
-                "Times the Redis subscription came back after being lost.",
-                &self.reconnects,
-            ),
-            (
-                "wsauth_bus_messages_received_total",
-                "Messages received from the Redis bus.",
-                &self.received,
-            ),
-            (
-                "wsauth_bus_publish_failures_total",
-                "Publications the bus did not take (answered 503, or an error).",
-                &self.publish_failures,
-            ),
+            get(&self.reconnects),
+            get(&self.received),
+            get(&self.publish_failures),
         ];
-        for (name, help, counter) in counters {
-            family(out, name, "counter", help);
-            sample(out, name, None, get(counter));
+        for ((name, kind, help), value) in families(FAMILIES).zip(values) {
+            family(out, name, kind, help);
+            sample(out, name, None, value);
         }
     }
 }
