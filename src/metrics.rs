@@ -152,11 +152,11 @@ impl Metrics {
                     labelled(out, name, labels, &self.publish_requests);
                     continue;
                 }
-                // wsauth_session_closes_total
-                _ => {
+                "wsauth_session_closes_total" => {
                     self.session_closes.render(out, name);
                     continue;
                 }
+                _ => continue,
             };
             sample(out, name, None, value);
         }

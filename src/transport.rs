@@ -67,17 +67,12 @@ impl Transport {
     /// how many it took and whether bytes already taken still wait inside
     /// the stream (TLS records not yet on the wire; never for plain TCP).
     pub fn send_some(&self, bytes: &[u8]) -> io::Result<(usize, bool)> {
+        use io::ErrorKind::{Interrupted, WouldBlock};
         match self {
             Transport::Plain(tcp) => match send_now(tcp, bytes) {
-                Err(e)
-                    if !matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    Err(e)
-                }
-                sent => Ok((sent.unwrap_or(0), false)),
+                Ok(n) => Ok((n, false)),
+                Err(e) if matches!(e.kind(), WouldBlock | Interrupted) => Ok((0, false)),
+                Err(e) => Err(e),
             },
             #[cfg(feature = "tls")]
             Transport::Tls(tls) => tls.send_some(bytes),

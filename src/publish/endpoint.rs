@@ -191,14 +191,17 @@ fn carry_out(
         Err(e) => {
             shared.metrics.publish_request(PublishResult::Unavailable);
             let (why, body) = match e {
-                PublishError::Stopped => ("the server is stopping", "server stopping"),
-                PublishError::BusDown => {
-                    ("the bus is down", "the bus to the other instances is down")
-                }
+                PublishError::Stopped => (
+                    "the server is stopping",
+                    "server stopping; try again later\n",
+                ),
+                PublishError::BusDown => (
+                    "the bus is down",
+                    "the bus to the other instances is down; try again later\n",
+                ),
             };
             log::info!("{peer}: publish to {whom} refused: {why}");
-            let answer = Answer::text(503, "").with_header("Retry-After", "1");
-            answer.with_body(format!("{body}; try again later\n"))
+            Answer::text(503, body).with_header("Retry-After", "1")
         }
     }
 }
